@@ -1,0 +1,394 @@
+// HTTP benchmark: one handler (bench/fixtures/handler.mjs) served five ways on this machine in
+// one run, so the ratios compare like with like:
+//   (a) bare node:http calling the handler in-process: the floor
+//   (b) Express + a lambda-to-express wrapper: what teams that left Lambda run on ECS
+//   (c) Berth warm, (d) Berth tenant over 50 tenants, (e) Berth fresh
+// plus fresh-environment time-to-handler, the machine's process-start limit (the ceiling for
+// `fresh`) and the RSS of one idle environment.
+//
+// Every server and every load generator is a separate child process: a client sharing the
+// server's event loop would slow both down. A competitor that fails becomes an error row.
+//
+// Run: npm run bench:http   (env: BENCH_DURATION seconds, default 10; BENCH_CONNECTIONS, default 50)
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { LoadJob, LoadResult, ProbeJob, ProbeResult } from './load.js';
+import { percentile } from './stats.js';
+
+const DURATION = positive('BENCH_DURATION', 10);
+const CONNECTIONS = positive('BENCH_CONNECTIONS', 50);
+const WARMUP = 2; // seconds of load discarded before each measured run (JIT, pools, sockets)
+const TENANTS = 50;
+const PROBE_SAMPLES = 200;
+const SPAWN_SECONDS = 5;
+const CORES = os.availableParallelism();
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const repoRoot = path.resolve(here, '../..');
+const handlerFile = path.join(repoRoot, 'bench/fixtures/handler.mjs');
+
+function positive(name: string, fallback: number): number {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number, got ${process.env[name]}`);
+  return v;
+}
+
+// ---- child process bookkeeping: nothing may outlive the benchmark, even on error ----------
+
+const live = new Set<ChildProcess>();
+const tmpDirs: string[] = [];
+
+function track<C extends ChildProcess>(child: C): C {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+// Servers are spawned detached (their own process group) so one signal also reaches the
+// sandboxes they start, without touching this process.
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  for (const target of [-child.pid!, child.pid!]) {
+    try {
+      process.kill(target, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+process.on('exit', () => {
+  for (const child of live) killGroup(child, 'SIGKILL');
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    // Kernels without CONFIG_PROC_CHILDREN: ask ps instead.
+    try {
+      return execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').filter((l) => l.trim()).map(Number);
+    } catch {
+      return [];
+    }
+  }
+}
+
+function descendants(pid: number): number[] {
+  return childPids(pid).flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** The most telling line of a child's stderr, for an error row. */
+function lastError(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return (lines.find((l) => /Error\b/.test(l)) ?? lines.at(-1) ?? '(no output)').slice(0, 160);
+}
+
+// ---- servers --------------------------------------------------------------------------------
+
+interface Server {
+  url: string;
+  child: ChildProcess;
+}
+
+/** Starts `node <args>` and resolves once it prints http://127.0.0.1:<port>. */
+function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const child = track(
+    spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true }),
+  );
+  let stdout = '';
+  let stderr = '';
+  let ready = false;
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      if (ready) return;
+      killGroup(child, 'SIGKILL');
+      reject(new Error(`${why}: ${lastError(stderr || stdout)}`));
+    };
+    const timer = setTimeout(() => fail('not ready after 30 s'), 30_000);
+    // Keep reading after ready too: a chatty server must never block on a full pipe.
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (ready) return;
+      stdout = (stdout + d).slice(-4000);
+      const m = /http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
+      if (m) {
+        ready = true;
+        clearTimeout(timer);
+        resolve({ url: m[0], child });
+      }
+    });
+    child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before ready`));
+    child.once('error', (err) => fail(err.message));
+  });
+}
+
+/** SIGTERM (Berth's documented stop), then SIGKILL whatever of its tree is left after 5 s. */
+async function stopServer(child: ChildProcess): Promise<void> {
+  const tree = descendants(child.pid!); // taken first: sandboxes may have left the process group
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+  killGroup(child, 'SIGKILL');
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+async function withServer<T>(args: string[], env: Record<string, string>, body: (s: Server) => Promise<T>): Promise<T> {
+  const server = await startServer(args, env);
+  try {
+    return await body(server);
+  } finally {
+    await stopServer(server.child);
+  }
+}
+
+const baseline = (kind: 'bare' | 'express'): string[] => [path.join(here, 'server.js'), kind, handlerFile];
+
+/** A throwaway Berth project + data dir + BERTH_HOME for one isolation mode. */
+function berth(isolation: 'warm' | 'tenant' | 'fresh'): { args: string[]; env: Record<string, string> } {
+  const root = mkdtempSync(path.join(os.tmpdir(), `berth-bench-${isolation}-`));
+  tmpDirs.push(root);
+  const project = path.join(root, 'project');
+  mkdirSync(project);
+  cpSync(handlerFile, path.join(project, 'handler.mjs'));
+  writeFileSync(
+    path.join(project, 'berth.yml'),
+    ['functions:', '  hello:', '    handler: handler.handler', `    isolation: ${isolation}`, '    events:', '      - http: GET /hello/{id}', ''].join('\n'),
+  );
+  const data = path.join(root, 'data');
+  const home = path.join(root, 'home');
+  mkdirSync(data);
+  mkdirSync(home);
+  return { args: [path.join(repoRoot, 'bin/berth.js'), 'start', project, '--port', '0', '--data', data], env: { BERTH_HOME: home } };
+}
+
+// ---- clients (always their own process, see bench/load.ts) -----------------------------------
+
+function client<T>(job: LoadJob | ProbeJob, timeoutMs: number): Promise<T> {
+  const child = track(spawn(process.execPath, [path.join(here, 'load.js'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(JSON.parse(stdout) as T);
+      else reject(new Error(signal === 'SIGKILL' ? `client timed out after ${timeoutMs / 1000} s` : `client failed: ${lastError(stderr)}`));
+    });
+  });
+}
+
+const load = (url: string, tenants?: number) =>
+  client<LoadResult>({ mode: 'load', url, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP, ...(tenants && { tenants }) }, (WARMUP + DURATION + 30) * 1000);
+
+const probe = (url: string, concurrency: number, pauseMs: number) =>
+  client<ProbeResult>({ mode: 'probe', url, samples: PROBE_SAMPLES, concurrency, pauseMs }, 180_000);
+
+// ---- the other measurements ----------------------------------------------------------------
+
+/**
+ * Minimal Node processes started per second, CORES at a time, each counted once it has
+ * signalled ready and exited: a `fresh` environment pays both, so this bounds (e).
+ */
+async function processStartLimit(): Promise<number> {
+  const startOne = () =>
+    new Promise<void>((resolve, reject) => {
+      const child = track(spawn(process.execPath, ['-e', 'process.send?.(1)'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+      let ready = false;
+      child.once('message', () => (ready = true));
+      child.once('error', reject);
+      // 'close' comes after the IPC channel is drained, so a sent message has arrived by then.
+      child.once('close', () => (ready ? resolve() : reject(new Error('child exited without signalling ready'))));
+    });
+  const t0 = performance.now();
+  const deadline = t0 + SPAWN_SECONDS * 1000;
+  let started = 0;
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      await startOne();
+      started++;
+    }
+  };
+  await Promise.all(Array.from({ length: CORES }, lane));
+  return started / ((performance.now() - t0) / 1000);
+}
+
+/** Median VmRSS (MB) of the Berth server's sandbox processes (the node processes below it). */
+function idleEnvironmentRss(pid: number): { mb: number; n: number } {
+  const node = realpathSync(process.execPath);
+  const kb = descendants(pid)
+    .filter((p) => {
+      try {
+        return readlinkSync(`/proc/${p}/exe`) === node;
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]))
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  if (kb.length === 0) throw new Error('no sandbox child processes found');
+  return { mb: percentile(kb, 0.5) / 1024, n: kb.length };
+}
+
+/** Runs one measurement; a failure is logged and returned, never thrown, so the run goes on. */
+async function attempt<T>(label: string, fn: () => Promise<T>): Promise<T | Error> {
+  console.log(`… ${label}`);
+  try {
+    return await fn();
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    console.log(`  failed: ${error.message}`);
+    return error;
+  }
+}
+
+// ---- report ----------------------------------------------------------------------------------
+
+const ms = (v: number) => v.toFixed(2);
+const times = (v: number) => `${v.toFixed(2)}×`;
+const met = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'yes' : 'NO');
+
+function table(head: string[], rows: string[][]): string {
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`;
+  return [line(head), line(width.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+// Hard stop: every step has its own timeout, this catches anything that still hangs.
+const budgetMs = (5 * (WARMUP + DURATION + 60) + 3 * 180 + 120) * 1000;
+setTimeout(() => {
+  console.error(`bench:http: watchdog fired after ${budgetMs / 1000} s, killing children`);
+  process.exit(1);
+}, budgetMs).unref();
+
+console.log(`bench:http: ${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, ${CORES} cores`);
+
+const startLimit = await attempt(`process-start limit (${CORES} in parallel, ${SPAWN_SECONDS} s)`, processStartLimit);
+const a = await attempt('(a) node:http', () => withServer(baseline('bare'), {}, (s) => load(s.url)));
+const b = await attempt('(b) Express + lambda wrapper', () => withServer(baseline('express'), {}, (s) => load(s.url)));
+
+const warmCfg = berth('warm');
+const warm = await attempt('(c) Berth warm', () =>
+  withServer(warmCfg.args, warmCfg.env, async (s) => {
+    const result = await load(s.url);
+    await sleep(1000); // let the environments go idle before reading their RSS
+    const rss = await attempt('idle environment RSS', async () => idleEnvironmentRss(s.child.pid!));
+    return { result, rss };
+  }),
+);
+
+const tenantCfg = berth('tenant');
+const d = await attempt(`(d) Berth tenant, ${TENANTS} tenants`, () => withServer(tenantCfg.args, tenantCfg.env, (s) => load(s.url, TENANTS)));
+
+// Under the refill rate: one request at a time, paced so demand is at most 2/3 of what this
+// machine can start (30 ms unless process starts are slower than that allows).
+const pauseMs = Math.round(Math.max(30, startLimit instanceof Error ? 0 : 1500 / startLimit));
+const freshCfg = berth('fresh');
+const fresh = await attempt('(e) Berth fresh', () =>
+  withServer(freshCfg.args, freshCfg.env, async (s) => {
+    await sleep(1000); // give the pool time to fill after start
+    const underRefill = await attempt(`fresh time-to-handler, sequential, ${pauseMs} ms apart`, () => probe(s.url, 1, pauseMs));
+    const exhausted = await attempt(`fresh time-to-handler, bursts of ${CONNECTIONS}`, () => probe(s.url, CONNECTIONS, 0));
+    const result = await attempt('(e) load', () => load(s.url));
+    return { result, underRefill, exhausted };
+  }),
+);
+
+// Flatten "server failed to start" and "this part failed" into one Error per figure.
+const pick = <T, K extends keyof T>(r: T | Error, key: K): T[K] | Error => (r instanceof Error ? r : r[key]);
+const c = pick(warm, 'result');
+const e = pick(fresh, 'result');
+const rss = pick(warm, 'rss');
+const underRefill = pick(fresh, 'underRefill');
+const exhausted = pick(fresh, 'exhausted');
+
+const ok = <T>(r: T | Error): T | undefined => (r instanceof Error ? undefined : r);
+const [A, B, C, E, U, limit] = [ok(a), ok(b), ok(c), ok(e), ok(underRefill), ok(startLimit)];
+
+const targets: Record<string, [string, boolean | undefined]> = {
+  c: ['≥0.5× (a), ≥1.0× (b), added p50 ≤1 ms', C && A && B && C.rps >= 0.5 * A.rps && C.rps >= B.rps && C.p50 - A.p50 <= 1],
+  e: ['≥0.8× process-start limit', E && limit !== undefined ? E.rps >= 0.8 * limit : undefined],
+};
+const competitors: Array<[string, string, LoadResult | Error]> = [
+  ['a', '(a) node:http + handler', a],
+  ['b', '(b) Express + lambda wrapper', b],
+  ['c', '(c) Berth warm', c],
+  ['d', `(d) Berth tenant ×${TENANTS}`, d],
+  ['e', '(e) Berth fresh', e],
+];
+const mainTable = table(
+  ['Competitor', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs (a)', 'req/s vs (b)', 'added p50 vs (a)', 'failed', 'Target', 'Met?'],
+  competitors.map(([key, name, r]) => {
+    const [target, isMet] = targets[key] ?? ['', undefined];
+    if (r instanceof Error) return [name, `error: ${r.message}`, '', '', '', '', '', '', target, target && 'n/a'];
+    return [
+      name,
+      r.rps.toFixed(0),
+      ms(r.p50),
+      ms(r.p99),
+      A ? times(r.rps / A.rps) : 'n/a',
+      B ? times(r.rps / B.rps) : 'n/a',
+      A ? `${r.p50 - A.p50 >= 0 ? '+' : ''}${ms(r.p50 - A.p50)} ms` : 'n/a',
+      String(r.failed),
+      target,
+      target && met(isMet),
+    ];
+  }),
+);
+
+const value = <T>(r: T | Error, show: (v: T) => string) => (r instanceof Error ? `error: ${r.message}` : show(r));
+const probeText = (p: ProbeResult) => `p50 ${ms(p.p50)} ms, p99 ${ms(p.p99)} ms (${p.ok} ok, ${p.failed} failed)`;
+const extraTable = table(
+  ['Measurement', 'Value', 'Target', 'Met?'],
+  [
+    [`Fresh time-to-handler, pool warm (sequential, ${pauseMs} ms apart)`, value(underRefill, probeText), 'p50 ≤5 ms', met(U && U.p50 <= 5)],
+    [`Fresh time-to-handler, pool exhausted (bursts of ${CONNECTIONS})`, value(exhausted, probeText), '', ''],
+    [`Process-start limit (${CORES} in parallel, ${SPAWN_SECONDS} s)`, value(startLimit, (v) => `${v.toFixed(1)} processes/s`), '', ''],
+    ['(e) fresh req/s ÷ process-start limit', E && limit ? times(E.rps / limit) : 'n/a', '≥0.80×', targets.e![1] === undefined ? 'n/a' : met(targets.e![1])],
+    ['Idle warm environment RSS (median)', value(rss, (v) => `${v.mb.toFixed(1)} MB (n=${v.n})`), '', ''],
+  ],
+);
+
+const date = new Date().toISOString().slice(0, 10);
+const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+console.log(`
+----- paste into docs/benchmarks.md -----
+## HTTP: one handler, served five ways
+
+Measured ${date} with \`npm run bench:http\`: Node ${process.version}, ${cpu}, ${CORES} cores;
+autocannon in its own process, ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up;
+latencies in ms from the client, req/s counts 2xx responses only.
+
+${mainTable}
+
+${extraTable}
+-----------------------------------------`);
+
+const all = [startLimit, a, b, c, d, e, rss, underRefill, exhausted];
+process.exitCode = all.some((r) => r instanceof Error) ? 1 : 0;

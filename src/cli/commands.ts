@@ -1,0 +1,229 @@
+/** The CLI's commands; each returns a process exit code. */
+import { readFileSync, watch } from 'node:fs';
+import path from 'node:path';
+import { BerthError } from '../errors.js';
+import { openBerth, startServer, type BerthServer } from '../server.js';
+import { openSqliteStore, type StoredLog } from '../store/index.js';
+import type { FunctionError } from '../types.js';
+import { request, resolveTarget } from './target.js';
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+export interface StartFlags {
+  dir: string;
+  port: number;
+  host: string;
+  dataDir?: string;
+}
+
+export async function start(flags: StartFlags, dev: boolean): Promise<number> {
+  const started = performance.now();
+  const server = await startServer({
+    dir: flags.dir,
+    port: flags.port,
+    host: flags.host,
+    ...(flags.dataDir ? { dataDir: flags.dataDir } : {}),
+    dev,
+    progress: (line) => say(`berth: ${line}`),
+  });
+  const fns = server.project.functions.size;
+  say(`berth: ready in ${Math.round(performance.now() - started)} ms (${fns} function${fns === 1 ? '' : 's'}, data in ${path.relative(process.cwd(), server.dataDir) || '.'})`);
+  say(`Berth listening on ${server.url}`);
+  const stopWatching = dev ? watchAndReload(server) : () => {};
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  stopWatching();
+  say('berth: shutting down, finishing running invocations ...');
+  await server.close();
+  return 0;
+}
+
+/** berth dev: rebuild and swap on any change under the project (not its data or dependencies). */
+function watchAndReload(server: BerthServer): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let reloading = Promise.resolve();
+  const ignored = /(^|\/)(node_modules|\.berth|\.git|dist)(\/|$)/;
+  const dataDir = path.relative(server.project.dir, server.dataDir);
+  const watcher = watch(server.project.dir, { recursive: true }, (_event, file) => {
+    if (!file || ignored.test(file) || (dataDir && !dataDir.startsWith('..') && file.startsWith(dataDir))) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      reloading = reloading.then(async () => {
+        const started = performance.now();
+        try {
+          await server.reload();
+          say(`berth: reloaded after change to ${file} in ${Math.round(performance.now() - started)} ms`);
+        } catch (err) {
+          process.stderr.write(`berth: reload failed, still serving the previous version:\n${formatError(err)}\n`);
+        }
+      });
+    }, 100);
+  });
+  return () => watcher.close();
+}
+
+export interface InvokeFlags {
+  functionName: string;
+  data?: string;
+  file?: string;
+  tenant?: string;
+  url?: string;
+  dir?: string;
+  dataDir?: string;
+}
+
+export async function invoke(flags: InvokeFlags): Promise<number> {
+  if (flags.data !== undefined && flags.file !== undefined) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: '--data and --file', problem: 'cannot be used together; pass the event one way.' });
+  }
+  const payload = flags.file !== undefined ? readFileSync(flags.file, 'utf8') : (flags.data ?? '{}');
+  let event: unknown;
+  try {
+    event = JSON.parse(payload);
+  } catch (err) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', {
+      field: flags.file !== undefined ? `--file ${flags.file}` : '--data',
+      problem: `is not valid JSON (${(err as Error).message}). Quote it for your shell, e.g. --data '{"key":"value"}'.`,
+    });
+  }
+  const target = resolveTarget({ url: flags.url, dir: flags.dir, functionName: flags.functionName });
+
+  if (target.kind === 'remote') {
+    const response = await request(`${target.url}/2015-03-31/functions/${encodeURIComponent(flags.functionName)}/invocations`, {
+      method: 'POST',
+      headers: { 'x-amz-log-type': 'Tail', ...(flags.tenant ? { 'x-berth-tenant': flags.tenant } : {}) },
+      body: JSON.stringify(event),
+    });
+    const body = await response.text();
+    if (response.status !== 200) {
+      const parsed = safeJson(body) as { message?: string; Message?: string } | undefined;
+      throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: flags.functionName, problem: `could not be invoked: ${parsed?.message ?? parsed?.Message ?? body}` });
+    }
+    const log = response.headers.get('x-amz-log-result');
+    if (log) process.stderr.write(Buffer.from(log, 'base64').toString('utf8'));
+    say(JSON.stringify(safeJson(body), null, 2));
+    return response.headers.get('x-amz-function-error') ? 1 : 0;
+  }
+
+  const berth = await openBerth({ dir: target.dir, ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) });
+  try {
+    const result = await berth.dispatcher.invoke({
+      functionName: flags.functionName,
+      event,
+      ...(flags.tenant ? { tenantId: flags.tenant } : {}),
+      trigger: 'cli',
+    });
+    process.stderr.write(result.log);
+    say(JSON.stringify(result.error ?? result.payload ?? null, null, 2));
+    return result.error ? 1 : 0;
+  } finally {
+    await berth.close();
+  }
+}
+
+export interface LogsFlags {
+  functionName: string;
+  follow: boolean;
+  limit: number;
+  url?: string;
+  dir?: string;
+  dataDir?: string;
+}
+
+export async function logs(flags: LogsFlags): Promise<number> {
+  const target = resolveTarget({ url: flags.url, dir: flags.dir, functionName: flags.functionName });
+  let fetchLogs: (after?: number) => Promise<StoredLog[]>;
+  let close = async () => {};
+  if (target.kind === 'remote') {
+    fetchLogs = async (after) => {
+      const query = after === undefined ? `limit=${flags.limit}` : `after=${after}&limit=1000`;
+      const response = await request(`${target.url}/_berth/functions/${encodeURIComponent(flags.functionName)}/logs?${query}`);
+      const body = (await response.json()) as { logs?: StoredLog[]; message?: string };
+      if (!response.ok) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: flags.functionName, problem: body.message ?? 'logs unavailable' });
+      return body.logs!;
+    };
+  } else {
+    const store = openSqliteStore(flags.dataDir ?? path.join(target.dir, '.berth'));
+    close = () => store.close();
+    fetchLogs = (after) =>
+      store.listLogs({ functionName: flags.functionName, limit: after === undefined ? flags.limit : 1000, ...(after !== undefined ? { afterSeq: after } : {}) });
+  }
+  try {
+    let entries = await fetchLogs();
+    let last = 0;
+    const print = (list: StoredLog[]) => {
+      for (const entry of list) {
+        process.stdout.write(entry.text);
+        last = entry.seq;
+      }
+    };
+    print(entries);
+    if (!flags.follow) return 0;
+    let stopped = false;
+    process.once('SIGINT', () => (stopped = true));
+    process.once('SIGTERM', () => (stopped = true));
+    while (!stopped) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      entries = await fetchLogs(last);
+      print(entries);
+    }
+    return 0;
+  } finally {
+    await close();
+  }
+}
+
+export async function ls(flags: { url?: string; dir?: string }): Promise<number> {
+  const target = resolveTarget(flags);
+  interface Row {
+    name: string;
+    isolation: string;
+    routes: string[];
+    environments?: { ready: number; idle: number; busy: number; starting: number };
+  }
+  let rows: Row[];
+  let where: string;
+  if (target.kind === 'remote') {
+    const response = await request(`${target.url}/_berth/functions`);
+    rows = ((await response.json()) as { functions: Row[] }).functions;
+    where = `running at ${target.url}`;
+  } else {
+    const { loadProject } = await import('../config/index.js');
+    const project = loadProject(target.dir);
+    rows = [...project.functions.values()].map((fn) => ({ name: fn.name, isolation: fn.isolation, routes: fn.routes.map((r) => `${r.method} ${r.path}`) }));
+    where = `not running (${target.dir})`;
+  }
+  say(`Berth ${where}`);
+  const table = [
+    ['FUNCTION', 'ISOLATION', 'BUSY', 'IDLE', 'READY', 'STARTING', 'ROUTES'],
+    ...rows.map((row) => [
+      row.name,
+      row.isolation,
+      ...(['busy', 'idle', 'ready', 'starting'] as const).map((k) => (row.environments ? String(row.environments[k]) : '-')),
+      row.routes.join(', ') || '-',
+    ]),
+  ];
+  const widths = table[0]!.map((_, col) => Math.max(...table.map((r) => r[col]!.length)));
+  for (const row of table) say(row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  '));
+  return 0;
+}
+
+export function formatError(err: unknown): string {
+  if (err instanceof BerthError) return `error ${err.code}\n${err.message}`;
+  if (err && typeof err === 'object' && 'errorType' in err) {
+    const fnErr = err as FunctionError;
+    return `${fnErr.errorType}: ${fnErr.errorMessage}`;
+  }
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,111 @@
+/** cli: the `berth` command. Parses arguments and runs one command. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../package-root.js';
+import { formatError, invoke, logs, ls, start } from './commands.js';
+
+const USAGE = `Usage: berth <command> [options]
+
+Commands:
+  start [dir]            Start Berth on the project in dir (default .)
+      --port N             port to listen on (default 3000; 0 picks a free one)
+      --host H             address to bind (default 127.0.0.1)
+      --data DIR           data directory (default <dir>/.berth)
+  dev [dir]              Like start, and rebuild + reload on every change
+  invoke <function>      Invoke a function and print its result
+      --data JSON | --file F   the event (default {})
+      --tenant T           run for this tenant
+      --url U | --dir D    the instance or project to use (default: found automatically)
+  logs <function>        Show a function's logs
+      --follow, -f         keep printing new logs
+      --limit N            how many invocations to show (default 20)
+  ls                     List functions, routes, isolation and live environments
+
+  berth --version | --help`;
+
+function numberFlag(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} expects a whole number, got "${value}"`);
+  return n;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      'data-dir': { type: 'string' },
+      file: { type: 'string' },
+      tenant: { type: 'string' },
+      url: { type: 'string' },
+      dir: { type: 'string' },
+      follow: { type: 'boolean', short: 'f', default: false },
+      limit: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', short: 'v', default: false },
+    },
+  });
+  const [command, arg] = positionals;
+  if (values.version) {
+    process.stdout.write(`${JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version}\n`);
+    return 0;
+  }
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && !values.help ? 1 : 0;
+  }
+  const needFunction = () => {
+    if (!arg) throw new Error(`\`berth ${command}\` needs a function name: berth ${command} <function>`);
+    return arg;
+  };
+  switch (command) {
+    case 'start':
+    case 'dev':
+      return start(
+        {
+          dir: arg ?? '.',
+          port: numberFlag(values.port, 'port', 3000),
+          host: values.host ?? '127.0.0.1',
+          ...(values.data ? { dataDir: values.data } : {}),
+        },
+        command === 'dev',
+      );
+    case 'invoke':
+      return invoke({
+        functionName: needFunction(),
+        ...(values.data !== undefined ? { data: values.data } : {}),
+        ...(values.file !== undefined ? { file: values.file } : {}),
+        ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+        ...(values.url ? { url: values.url } : {}),
+        ...(values.dir ? { dir: values.dir } : {}),
+        ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+      });
+    case 'logs':
+      return logs({
+        functionName: needFunction(),
+        follow: values.follow ?? false,
+        limit: numberFlag(values.limit, 'limit', 20),
+        ...(values.url ? { url: values.url } : {}),
+        ...(values.dir ? { dir: values.dir } : {}),
+        ...(values.data ? { dataDir: values.data } : {}),
+      });
+    case 'ls':
+      return ls({ ...(values.url ? { url: values.url } : {}), ...(values.dir ? { dir: values.dir } : {}) });
+    default:
+      throw new Error(`unknown command "${command}". Run \`berth --help\` for the list.`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`berth: ${formatError(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,106 @@
+/**
+ * dispatch: turns an invocation request into a result. It resolves the function,
+ * checks the tenant against the isolation policy, takes an environment from the
+ * function's pool, runs the invocation and records it with its logs.
+ */
+import { randomUUID } from 'node:crypto';
+import { BerthError } from '../errors.js';
+import type { Runtime } from '../runtime/index.js';
+import type { Store } from '../store/index.js';
+import type { InvocationRequest, InvocationResult } from '../types.js';
+import { formatInvocationLog } from './log-format.js';
+import { Recorder } from './recorder.js';
+
+const TENANT_ID = /^[A-Za-z0-9._:/=+\-@]{1,128}$/;
+
+export class Dispatcher {
+  private readonly recorder: Recorder;
+  private accepting = true;
+  private inFlight = 0;
+
+  constructor(
+    private readonly runtime: Runtime,
+    store: Store,
+    onStoreError: (err: unknown) => void,
+  ) {
+    this.recorder = new Recorder(store, onStoreError);
+  }
+
+  async invoke(request: InvocationRequest): Promise<InvocationResult> {
+    if (!this.accepting) throw new BerthError('BERTH_ERR_SHUTTING_DOWN');
+    const pool = this.runtime.pool(request.functionName);
+    if (!pool) throw new BerthError('BERTH_ERR_FUNCTION_NOT_FOUND', { fn: request.functionName });
+    const { spec } = pool;
+    const tenantId = request.tenantId;
+    if (tenantId !== undefined) {
+      if (!TENANT_ID.test(tenantId)) throw new BerthError('BERTH_ERR_INVALID_TENANT', { tenant: tenantId });
+      if (spec.isolation === 'warm') throw new BerthError('BERTH_ERR_TENANT_NOT_ALLOWED', { fn: spec.name, tenant: tenantId });
+    }
+
+    this.inFlight++;
+    try {
+      const id = randomUUID();
+      const env = await pool.acquire(tenantId);
+      const init = env.takeInit();
+      const startedAt = Date.now();
+      const started = performance.now();
+      const outcome = await env.invoke(
+        { id, event: request.event, deadlineMs: startedAt + spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext },
+        spec.timeoutSeconds * 1000,
+      );
+      const durationMs = performance.now() - started;
+      pool.release(env, !outcome.lost);
+
+      const report = {
+        id,
+        durationMs,
+        billedMs: Math.max(1, Math.ceil(durationMs)),
+        memoryMb: spec.memoryMb,
+        maxMemoryMb: outcome.maxMemoryMb,
+        ...(init && init.initMs > 0 ? { initDurationMs: init.initMs } : {}),
+      };
+      const trailer =
+        outcome.status === 'timed_out' ? `${new Date().toISOString()} ${id} Task timed out after ${spec.timeoutSeconds.toFixed(2)} seconds\n` : '';
+      const log = formatInvocationLog({ initLog: init?.log, output: outcome.log, trailer, report });
+
+      this.recorder.record(
+        {
+          id,
+          functionName: spec.name,
+          tenantId: tenantId ?? null,
+          trigger: request.trigger,
+          status: outcome.status,
+          startedAt,
+          durationMs,
+          billedMs: report.billedMs,
+          initDurationMs: report.initDurationMs ?? null,
+          maxMemoryMb: outcome.maxMemoryMb,
+          errorType: outcome.error?.errorType ?? null,
+          errorMessage: outcome.error?.errorMessage ?? null,
+        },
+        { invocationId: id, functionName: spec.name, tenantId: tenantId ?? null, ts: startedAt, text: log },
+      );
+
+      return {
+        id,
+        functionName: spec.name,
+        status: outcome.status,
+        ...(outcome.error ? { error: outcome.error } : { payload: outcome.payload }),
+        durationMs,
+        billedMs: report.billedMs,
+        ...(report.initDurationMs !== undefined ? { initDurationMs: report.initDurationMs } : {}),
+        maxMemoryMb: outcome.maxMemoryMb,
+        log,
+      };
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Stops accepting invocations, waits for running ones and writes every record. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    while (this.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.recorder.flush();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Write-behind for invocation records and logs: everything finished in one turn of
+ * the event loop goes to the store in one transaction, off the response path.
+ */
+import type { InvocationRecord, LogChunk, Store } from '../store/index.js';
+
+export class Recorder {
+  private invocations: InvocationRecord[] = [];
+  private logs: LogChunk[] = [];
+  private scheduled = false;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  record(invocation: InvocationRecord, log: LogChunk): void {
+    this.invocations.push(invocation);
+    this.logs.push(log);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** Resolves once everything recorded so far is in the store. */
+  flush(): Promise<void> {
+    this.scheduled = false;
+    const invocations = this.invocations;
+    const logs = this.logs;
+    if (invocations.length > 0 || logs.length > 0) {
+      this.invocations = [];
+      this.logs = [];
+      this.writing = this.writing.then(() => this.store.writeBatch({ invocations, logs }).catch(this.onError));
+    }
+    return this.writing;
+  }
+}

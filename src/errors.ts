@@ -1,0 +1,83 @@
+/**
+ * Every error Berth raises on purpose has a code, an HTTP status and a message
+ * that names the offending value and the fix. Callers match on `code`, never on
+ * message text. AWS-shaped errors are mapped from these in src/gateway/aws-errors.ts.
+ */
+
+interface ErrorDefinition {
+  status: number;
+  message: (detail: Record<string, string | number>) => string;
+}
+
+const definitions = {
+  BERTH_ERR_CONFIG_INVALID: {
+    status: 400,
+    message: (d) => `${d.where}: ${d.problem}`,
+  },
+  BERTH_ERR_CONFIG_NOT_FOUND: {
+    status: 400,
+    message: (d) => `No berth.yml in ${d.dir}. Create one (see README "Configuration") or pass the project directory: berth start <dir>`,
+  },
+  BERTH_ERR_BUNDLE_FAILED: {
+    status: 500,
+    message: (d) => `Could not bundle function "${d.fn}" (${d.file}): ${d.problem}`,
+  },
+  BERTH_ERR_FUNCTION_NOT_FOUND: {
+    status: 404,
+    message: (d) => `Function not found: ${d.fn}. Run \`berth ls\` to see the functions this project declares.`,
+  },
+  BERTH_ERR_TENANT_NOT_ALLOWED: {
+    status: 400,
+    message: (d) =>
+      `Function "${d.fn}" uses isolation "warm", which shares environments between callers, so it cannot run for tenant "${d.tenant}". Set \`isolation: tenant\` (or fresh) on it in berth.yml, or send no tenant.`,
+  },
+  BERTH_ERR_INVALID_TENANT: {
+    status: 400,
+    message: (d) => `Invalid tenant id "${d.tenant}": use 1-128 characters from A-Z a-z 0-9 . _ : / = + - @`,
+  },
+  BERTH_ERR_INVOCATION_NOT_FOUND: {
+    status: 404,
+    message: (d) => `No invocation with id ${d.id}. Invocation ids are printed by \`berth invoke\` and in START lines of \`berth logs\`.`,
+  },
+  BERTH_ERR_BAD_REQUEST: {
+    status: 400,
+    message: (d) => `${d.field} ${d.problem}`,
+  },
+  BERTH_ERR_ROUTE_NOT_FOUND: {
+    status: 404,
+    message: (d) => `No route for ${d.method} ${d.path}. Run \`berth ls\` to see the routes this project declares.`,
+  },
+  BERTH_ERR_BODY_TOO_LARGE: {
+    status: 413,
+    message: (d) => `Request body is larger than the ${d.limit}-byte limit. Send a smaller body or raise gateway.bodyLimit in berth.yml.`,
+  },
+  BERTH_ERR_SHUTTING_DOWN: {
+    status: 503,
+    message: () => 'Berth is shutting down and accepts no new invocations.',
+  },
+  BERTH_ERR_NO_INSTANCE: {
+    status: 400,
+    message: (d) => `${d.problem}`,
+  },
+} satisfies Record<string, ErrorDefinition>;
+
+export type BerthErrorCode = keyof typeof definitions;
+
+export class BerthError extends Error {
+  readonly code: BerthErrorCode;
+  readonly status: number;
+
+  constructor(code: BerthErrorCode, detail: Record<string, string | number> = {}) {
+    const definition: ErrorDefinition = definitions[code];
+    super(definition.message(detail));
+    this.name = 'BerthError';
+    this.code = code;
+    this.status = definition.status;
+  }
+}
+
+export const errorCodes = Object.keys(definitions) as BerthErrorCode[];
+
+export function isBerthError(value: unknown, code?: BerthErrorCode): value is BerthError {
+  return value instanceof BerthError && (code === undefined || value.code === code);
+}

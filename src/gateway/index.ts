@@ -1,0 +1,110 @@
+/**
+ * gateway: the HTTP front door. User routes become API Gateway v2 events; the
+ * Lambda Invoke API and Berth's own API live beside them. Handlers never run here.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Dispatcher } from '../dispatch/index.js';
+import { BerthError, isBerthError } from '../errors.js';
+import type { Runtime } from '../runtime/index.js';
+import type { Store } from '../store/index.js';
+import type { InvocationResult } from '../types.js';
+import { fromApiGatewayV2Result, toApiGatewayV2Event } from './apigw-v2.js';
+import { sendLambdaError } from './aws-errors.js';
+import { registerBerthApi } from './berth-api.js';
+import { registerInvokeApi } from './invoke-api.js';
+import { RouteTable } from './routes.js';
+import { tenantFrom } from './tenant.js';
+
+export { RouteTable } from './routes.js';
+
+export interface GatewayOptions {
+  runtime: Runtime;
+  dispatcher: Dispatcher;
+  store: Store;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** Show error types and stack traces in 502 responses (berth dev). */
+  exposeErrors: boolean;
+  routes: () => RouteTable;
+}
+
+export function createGateway(options: GatewayOptions): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: options.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    forceCloseConnections: false,
+  });
+
+  // Bodies stay raw bytes: handlers get them as API Gateway would (text or base64).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  // One structured access-log line per request (pino), written off the response path.
+  app.addHook('onResponse', async (request, reply) => {
+    options.logger.info(
+      { reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Number(reply.elapsedTime.toFixed(2)) },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
+    const isInvokeApi = request.url.startsWith('/2015-03-31/');
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const tooLarge = new BerthError('BERTH_ERR_BODY_TOO_LARGE', { limit: options.bodyLimitBytes });
+      if (isInvokeApi) return sendLambdaError(reply, 'RequestTooLargeException', `Request must be smaller than ${options.bodyLimitBytes} bytes for the InvokeFunction operation`);
+      return reply.code(413).send({ code: tooLarge.code, message: tooLarge.message });
+    }
+    if (isBerthError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ code: err.code ?? 'BERTH_ERR_BAD_REQUEST', message: err.message });
+    options.logger.error({ err, reqId: request.id }, 'unhandled gateway error');
+    return reply.code(500).send({ code: 'BERTH_ERR_INTERNAL', message: 'Internal error in Berth; see the gateway log.' });
+  });
+
+  registerInvokeApi(app, options.runtime, options.dispatcher);
+  registerBerthApi(app, options.runtime, options.store);
+
+  app.all('/*', async (request, reply) => {
+    const path = request.url.split('?', 1)[0]!;
+    const match = options.routes().match(request.method, path);
+    if (!match) throw new BerthError('BERTH_ERR_ROUTE_NOT_FOUND', { method: request.method, path });
+    const event = toApiGatewayV2Event({
+      method: request.method,
+      url: request.url,
+      rawHeaders: request.raw.rawHeaders,
+      body: request.body as Buffer | undefined,
+      sourceIp: request.ip,
+      protocol: `HTTP/${request.raw.httpVersion}`,
+      routeKey: match.routeKey,
+      pathParameters: match.pathParameters,
+      requestId: request.id,
+      now: Date.now(),
+    });
+    const result = await options.dispatcher.invoke({
+      functionName: match.functionName,
+      event,
+      tenantId: tenantFrom(request.headers),
+      trigger: 'http',
+    });
+    reply.header('x-berth-invocation-id', result.id);
+    if (result.status !== 'succeeded') return sendFunctionFailure(reply, result, options.exposeErrors);
+    const response = fromApiGatewayV2Result(result.payload);
+    reply.code(response.statusCode).headers(response.headers);
+    if (response.cookies.length > 0) reply.header('set-cookie', response.cookies);
+    return reply.send(response.body);
+  });
+
+  return app;
+}
+
+/** API Gateway's answers: 504 for a timeout, 502 for any other function failure. */
+function sendFunctionFailure(reply: import('fastify').FastifyReply, result: InvocationResult, exposeErrors: boolean) {
+  const timedOut = result.status === 'timed_out';
+  const body: Record<string, unknown> = {
+    message: timedOut ? 'Endpoint request timed out' : 'Internal Server Error',
+    invocationId: result.id,
+  };
+  if (exposeErrors && result.error) body.error = result.error;
+  return reply.code(timedOut ? 504 : 502).header('content-type', 'application/json').send(JSON.stringify(body));
+}

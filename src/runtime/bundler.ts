@@ -1,0 +1,55 @@
+/** Bundles each function's handler (TypeScript or JavaScript) into one ES module with esbuild. */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { BerthError } from '../errors.js';
+import type { FunctionSpec } from '../types.js';
+
+/**
+ * Writes `<outDir>/<function>.mjs` for every function and returns their paths.
+ * Packages stay external: they resolve from the project's node_modules at run time.
+ */
+export async function bundleFunctions(functions: FunctionSpec[], outDir: string): Promise<Map<string, string>> {
+  mkdirSync(outDir, { recursive: true });
+  const bundles = new Map<string, string>();
+  await Promise.all(
+    functions.map(async (fn) => {
+      const outfile = path.join(outDir, `${fn.name}.mjs`);
+      let exports: string[] | undefined;
+      try {
+        const result = await build({
+          entryPoints: [fn.file],
+          outfile,
+          bundle: true,
+          packages: 'external',
+          platform: 'node',
+          format: 'esm',
+          target: 'node20',
+          sourcemap: 'linked',
+          metafile: true,
+          logLevel: 'silent',
+          // CommonJS handlers call require(); an ES module needs it created.
+          banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
+        });
+        exports = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.exports;
+      } catch (err) {
+        const errors = (err as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }).errors;
+        const problem = errors?.length
+          ? errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}:${e.location.column}: ${e.text}` : e.text)).join('; ')
+          : String(err);
+        throw new BerthError('BERTH_ERR_BUNDLE_FAILED', { fn: fn.name, file: fn.file, problem: `${problem}. Fix the code and start again.` });
+      }
+      // ES modules declare their exports; CommonJS ones ('default' only) are checked when an environment loads them.
+      const isCommonJs = exports?.length === 1 && exports[0] === 'default';
+      if (exports && !isCommonJs && !exports.includes(fn.exportName)) {
+        throw new BerthError('BERTH_ERR_BUNDLE_FAILED', {
+          fn: fn.name,
+          file: fn.file,
+          problem: `it does not export "${fn.exportName}" (handler: ${fn.handler}; exports: ${exports.join(', ') || 'none'}). Export a function named ${fn.exportName} or fix the handler setting in berth.yml.`,
+        });
+      }
+      bundles.set(fn.name, outfile);
+    }),
+  );
+  return bundles;
+}

@@ -1,0 +1,292 @@
+/**
+ * The platform's handle on one sandbox process: starts it, sends it invocations
+ * one at a time, enforces the timeout and memory limit, and turns every way a
+ * process can die into a function error.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FunctionError, FunctionSpec } from '../types.js';
+import { SANDBOX_ENV, type FromSandbox, type InvokeMessage } from './protocol.js';
+
+const SANDBOX_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sandbox', 'main.js');
+const INIT_TIMEOUT_MS = 10_000;
+const PAGE_SIZE = 4096;
+
+export interface Outcome {
+  payload?: unknown;
+  error?: FunctionError;
+  status: 'succeeded' | 'failed' | 'timed_out';
+  maxMemoryMb: number;
+  /** Everything the handler printed during this invocation. */
+  log: string;
+  /** The environment is gone and must not be reused. */
+  lost: boolean;
+}
+
+export interface EnvironmentOptions {
+  spec: FunctionSpec;
+  bundle: string;
+  functionArn: string;
+  region: string;
+}
+
+type State = 'starting' | 'ready' | 'busy' | 'failed' | 'dead';
+
+interface Running {
+  id: string;
+  log: string;
+  resolve: (outcome: Outcome) => void;
+  timer: NodeJS.Timeout;
+  /** Why the platform killed the process, if it did. */
+  killedFor?: 'timeout' | 'memory';
+}
+
+export class Environment {
+  readonly id = randomUUID().replace(/-/g, '');
+  readonly spec: FunctionSpec;
+  state: State = 'starting';
+  /** The isolation key (tenant) this environment is bound to, once bound. */
+  key: string | undefined;
+  lastUsed = Date.now();
+  initMs: number | undefined;
+  /** Init's output and duration, reported with the first invocation only. */
+  private pendingInit: { log: string; initMs: number } | undefined;
+  private initError: FunctionError | undefined;
+  private running: Running | undefined;
+  private readonly child: ChildProcess;
+  private readonly readyPromise: Promise<void>;
+  private readonly onExit: (env: Environment) => void;
+
+  constructor(options: EnvironmentOptions, onExit: (env: Environment) => void) {
+    this.spec = options.spec;
+    this.onExit = onExit;
+    const { spec } = options;
+    const today = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
+    this.child = fork(SANDBOX_MAIN, [], {
+      cwd: path.dirname(spec.file),
+      execArgv: [`--max-old-space-size=${spec.memoryMb}`],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: {
+        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+        LANG: process.env.LANG ?? 'C.UTF-8',
+        TZ: ':UTC',
+        HOME: process.env.HOME ?? '/tmp',
+        AWS_LAMBDA_FUNCTION_NAME: spec.name,
+        AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memoryMb),
+        AWS_LAMBDA_FUNCTION_TIMEOUT: String(spec.timeoutSeconds),
+        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
+        AWS_LAMBDA_LOG_STREAM_NAME: `${today}/[$LATEST]${this.id}`,
+        AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+        AWS_EXECUTION_ENV: `AWS_Lambda_nodejs${process.versions.node.split('.')[0]}.x`,
+        AWS_REGION: options.region,
+        AWS_DEFAULT_REGION: options.region,
+        LAMBDA_TASK_ROOT: path.dirname(spec.file),
+        _HANDLER: spec.handler,
+        BERTH_FUNCTION_ARN: options.functionArn,
+        [SANDBOX_ENV.bundle]: options.bundle,
+        [SANDBOX_ENV.handler]: spec.handler,
+        [SANDBOX_ENV.exportName]: spec.exportName,
+        ...spec.environment,
+      },
+    });
+    // JavaScript output arrives over IPC; the pipes only carry what bypasses it
+    // (native writes, V8's fatal errors), attributed to the running invocation.
+    const onRaw = (chunk: Buffer) => {
+      if (this.running) this.running.log += chunk.toString('utf8');
+    };
+    this.child.stdout!.on('data', onRaw);
+    this.child.stderr!.on('data', onRaw);
+
+    this.readyPromise = new Promise<void>((resolve) => {
+      const initTimer = setTimeout(() => {
+        this.initError = { errorType: 'Runtime.InitTimeout', errorMessage: `Init did not finish within ${INIT_TIMEOUT_MS / 1000} seconds`, trace: [] };
+        this.state = 'failed';
+        this.child.kill('SIGKILL');
+        resolve();
+      }, INIT_TIMEOUT_MS);
+      this.child.on('message', (message: FromSandbox) => {
+        switch (message.t) {
+          case 'ready':
+            clearTimeout(initTimer);
+            this.initMs = message.initMs;
+            this.pendingInit = { log: message.log, initMs: message.initMs };
+            if (this.state === 'starting') this.state = 'ready';
+            resolve();
+            break;
+          case 'init-error':
+            clearTimeout(initTimer);
+            this.initError = message.error;
+            this.pendingInit = { log: message.log, initMs: 0 };
+            this.state = 'failed';
+            resolve();
+            break;
+          case 'log':
+            if (this.running?.id === message.id) this.running.log += message.text;
+            break;
+          case 'result':
+            this.finish({
+              ...(message.error ? { error: message.error } : { payload: message.payload }),
+              status: message.error ? 'failed' : 'succeeded',
+              maxMemoryMb: Math.ceil(message.maxRssKb / 1024),
+              lost: false,
+            });
+            break;
+          case 'fatal':
+            this.finish({ error: message.error, status: 'failed', maxMemoryMb: 0, lost: true });
+            break;
+        }
+      });
+      this.child.on('exit', (code, signal) => {
+        clearTimeout(initTimer);
+        const wasStarting = this.state === 'starting';
+        this.state = 'dead';
+        if (wasStarting) {
+          this.initError = {
+            errorType: 'Runtime.ExitError',
+            errorMessage: `Runtime exited during init with ${signal ? `signal: ${signal}` : `exit status ${code}`}`,
+            trace: [],
+          };
+        }
+        resolve();
+        this.finish(this.exitOutcome(code, signal));
+        this.onExit(this);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Resolves once init has finished, successfully or not. */
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** Init output and duration, handed out once: to the first invocation's log. */
+  takeInit(): { log: string; initMs: number } | undefined {
+    const init = this.pendingInit;
+    this.pendingInit = undefined;
+    return init;
+  }
+
+  invoke(message: Omit<InvokeMessage, 't'>, timeoutMs: number): Promise<Outcome> {
+    if (this.initError || this.state === 'dead') {
+      return Promise.resolve({
+        error: this.initError ?? { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited before the invocation', trace: [] },
+        status: 'failed',
+        maxMemoryMb: 0,
+        log: '',
+        lost: true,
+      });
+    }
+    this.state = 'busy';
+    return new Promise<Outcome>((resolve) => {
+      const timer = setTimeout(() => {
+        if (!this.running) return;
+        this.running.killedFor = 'timeout';
+        this.child.kill('SIGKILL');
+      }, timeoutMs);
+      this.running = { id: message.id, log: '', resolve, timer };
+      memoryWatchdog.watch(this);
+      this.child.send({ t: 'invoke', ...message });
+    });
+  }
+
+  /** Called by the memory watchdog. */
+  async checkMemory(): Promise<void> {
+    const pid = this.child.pid;
+    if (!this.running || pid === undefined) return;
+    try {
+      const statm = await readFile(`/proc/${pid}/statm`, 'utf8');
+      const rssBytes = Number(statm.split(' ')[1]) * PAGE_SIZE;
+      if (rssBytes > this.spec.memoryMb * 1024 * 1024 && this.running) {
+        this.running.killedFor = 'memory';
+        this.child.kill('SIGKILL');
+      }
+    } catch {
+      // The process exited between the check and the read; 'exit' reports it.
+    }
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  kill(): void {
+    if (this.state === 'dead') return;
+    this.child.kill('SIGKILL');
+  }
+
+  private finish(outcome: Omit<Outcome, 'log'>): void {
+    const running = this.running;
+    if (!running) return;
+    this.running = undefined;
+    clearTimeout(running.timer);
+    memoryWatchdog.unwatch(this);
+    this.lastUsed = Date.now();
+    if (this.state === 'busy') this.state = outcome.lost ? 'dead' : 'ready';
+    running.resolve({ ...outcome, log: running.log });
+  }
+
+  private exitOutcome(code: number | null, signal: NodeJS.Signals | null): Omit<Outcome, 'log'> {
+    const running = this.running;
+    const id = running?.id ?? '';
+    const seconds = this.spec.timeoutSeconds.toFixed(2);
+    if (running?.killedFor === 'timeout') {
+      return {
+        status: 'timed_out',
+        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${id} Error: Task timed out after ${seconds} seconds`, trace: [] },
+        maxMemoryMb: 0,
+        lost: true,
+      };
+    }
+    const outOfMemory =
+      running?.killedFor === 'memory' || signal === 'SIGABRT' || /heap out of memory/.test(running?.log ?? '');
+    if (outOfMemory) {
+      return {
+        status: 'failed',
+        error: {
+          errorType: 'Runtime.OutOfMemory',
+          errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`} (memory limit of ${this.spec.memoryMb} MB exceeded)`,
+          trace: [],
+        },
+        maxMemoryMb: this.spec.memoryMb,
+        lost: true,
+      };
+    }
+    return {
+      status: 'failed',
+      error: {
+        errorType: 'Runtime.ExitError',
+        errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`}`,
+        trace: [],
+      },
+      maxMemoryMb: 0,
+      lost: true,
+    };
+  }
+}
+
+/** One timer polls the RSS of every busy environment; the V8 heap limit alone misses Buffers and native memory. */
+const memoryWatchdog = {
+  busy: new Set<Environment>(),
+  timer: undefined as NodeJS.Timeout | undefined,
+  watch(env: Environment) {
+    this.busy.add(env);
+    this.timer ??= setInterval(() => {
+      for (const watched of this.busy) void watched.checkMemory();
+    }, 100).unref();
+  },
+  unwatch(env: Environment) {
+    this.busy.delete(env);
+    if (this.busy.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  },
+};

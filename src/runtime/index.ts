@@ -1,0 +1,62 @@
+/** runtime: sandbox processes, their pools and isolation, and bundling of handlers. */
+import type { FunctionSpec, ProjectSpec } from '../types.js';
+import { EnvironmentBudget } from './budget.js';
+import { FunctionPool, type PoolStats } from './pool.js';
+
+export { bundleFunctions } from './bundler.js';
+export type { Outcome } from './environment.js';
+export type { PoolStats } from './pool.js';
+export type { FunctionPool } from './pool.js';
+
+export const REGION = process.env.AWS_REGION ?? 'us-east-1';
+export const ACCOUNT_ID = '000000000000';
+
+export function functionArn(name: string): string {
+  return `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${name}`;
+}
+
+/**
+ * All live pools. A deploy (start, or a reload in `berth dev`) swaps in new pools
+ * at once; the old ones finish their running invocations before they are closed.
+ */
+export class Runtime {
+  private pools = new Map<string, FunctionPool>();
+  private readonly budget: EnvironmentBudget;
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(maxEnvironments: number) {
+    this.budget = new EnvironmentBudget(maxEnvironments);
+    this.reaper = setInterval(() => {
+      const now = Date.now();
+      for (const pool of this.pools.values()) pool.reap(now);
+    }, 1000).unref();
+  }
+
+  deploy(project: ProjectSpec, bundles: Map<string, string>): void {
+    const previous = this.pools;
+    this.pools = new Map(
+      [...project.functions.values()].map((spec): [string, FunctionPool] => [
+        spec.name,
+        new FunctionPool({ spec, bundle: bundles.get(spec.name)!, functionArn: functionArn(spec.name), region: REGION }, this.budget),
+      ]),
+    );
+    for (const pool of previous.values()) void pool.close();
+  }
+
+  pool(name: string): FunctionPool | undefined {
+    return this.pools.get(name);
+  }
+
+  functions(): FunctionSpec[] {
+    return [...this.pools.values()].map((pool) => pool.spec);
+  }
+
+  stats(name: string): PoolStats | undefined {
+    return this.pools.get(name)?.stats();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.reaper);
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Messages between the platform and a sandbox process, over the Node IPC channel.
+ * The channel is ordered, so log messages always arrive before their invocation's result.
+ */
+import type { FunctionError } from '../types.js';
+
+export interface InvokeMessage {
+  t: 'invoke';
+  id: string;
+  event: unknown;
+  deadlineMs: number;
+  tenantId?: string;
+  clientContext?: unknown;
+}
+
+export type ToSandbox = InvokeMessage | { t: 'shutdown' };
+
+export type FromSandbox =
+  /** Init finished; `log` is what init printed. */
+  | { t: 'ready'; initMs: number; log: string }
+  | { t: 'init-error'; error: FunctionError; log: string }
+  | { t: 'log'; id: string; text: string }
+  | { t: 'result'; id: string; payload?: unknown; error?: FunctionError; maxRssKb: number }
+  /** The environment cannot be reused (uncaught exception, unhandled rejection) and will exit. */
+  | { t: 'fatal'; id: string; error: FunctionError };
+
+/** Environment variables the platform passes to the sandbox entry, besides Lambda's own. */
+export const SANDBOX_ENV = {
+  bundle: 'BERTH_BUNDLE',
+  handler: 'BERTH_HANDLER',
+  exportName: 'BERTH_HANDLER_EXPORT',
+} as const;

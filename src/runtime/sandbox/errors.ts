@@ -1,0 +1,20 @@
+import type { FunctionError } from '../../types.js';
+
+/** Shapes any thrown or passed error value the way Lambda's Node runtime reports it. */
+export function toFunctionError(value: unknown): FunctionError {
+  if (value instanceof Error) {
+    return {
+      errorType: value.name || 'Error',
+      errorMessage: value.message,
+      trace: typeof value.stack === 'string' ? value.stack.split('\n') : [],
+    };
+  }
+  if (typeof value === 'string') return { errorType: 'string', errorMessage: value, trace: [] };
+  let message: string;
+  try {
+    message = JSON.stringify(value) ?? String(value);
+  } catch {
+    message = String(value);
+  }
+  return { errorType: typeof value, errorMessage: message, trace: [] };
+}

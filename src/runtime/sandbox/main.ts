@@ -1,0 +1,121 @@
+/**
+ * Entry point of a sandbox process: loads one function's bundle (the init phase),
+ * then runs invocations one at a time as the platform sends them over IPC.
+ * It imports only Node built-ins so that an environment starts fast.
+ */
+import { pathToFileURL } from 'node:url';
+import { SANDBOX_ENV, type FromSandbox, type InvokeMessage, type ToSandbox } from '../protocol.js';
+import { buildContext } from './context.js';
+import { toFunctionError } from './errors.js';
+import { flush, installLogCapture, setInvocation, takeInitLog } from './logging.js';
+
+type Handler = (event: unknown, context: unknown, callback: unknown) => unknown;
+
+const send = (message: FromSandbox) => process.send!(message);
+
+/** The invocation being run, with what to report once the event loop drains. */
+let running: { id: string; drainResult?: { value: unknown } } | undefined;
+
+installLogCapture((id, text) => send({ t: 'log', id, text }));
+process.on('disconnect', () => process.exit(0));
+
+function report(id: string, err: unknown, result: unknown): void {
+  if (running?.id !== id) return;
+  running = undefined;
+  setInvocation(undefined);
+  const maxRssKb = process.resourceUsage().maxRSS;
+  if (err !== undefined && err !== null) {
+    const error = toFunctionError(err);
+    // Lambda's runtime logs every failed invocation this way.
+    console.error('Invoke Error', JSON.stringify(error));
+    flush();
+    send({ t: 'result', id, error, maxRssKb });
+  } else {
+    flush();
+    try {
+      send({ t: 'result', id, payload: result, maxRssKb });
+    } catch (marshal) {
+      send({
+        t: 'result',
+        id,
+        error: { errorType: 'Runtime.MarshalError', errorMessage: `Unable to marshal response: ${String(marshal)}`, trace: [] },
+        maxRssKb,
+      });
+    }
+  }
+  process.channel?.ref();
+}
+
+// The IPC channel is unref'd while a handler runs, so 'beforeExit' tells us the
+// handler's own work has drained (Lambda's callbackWaitsForEmptyEventLoop).
+process.on('beforeExit', () => {
+  if (!running) return;
+  const { id, drainResult } = running;
+  report(id, null, drainResult ? drainResult.value : null);
+});
+
+function fatal(err: unknown, exitCode: number): void {
+  const id = running?.id;
+  if (id === undefined) {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    flush();
+    process.exit(exitCode);
+  }
+  running = undefined;
+  const error = toFunctionError(err);
+  console.error('Invoke Error', JSON.stringify(error));
+  setInvocation(undefined);
+  send({ t: 'fatal', id, error });
+  process.exit(exitCode);
+}
+process.on('uncaughtException', (err) => fatal(err, 129));
+process.on('unhandledRejection', (err) => fatal(err, 128));
+
+function invoke(handler: Handler, message: InvokeMessage): void {
+  running = { id: message.id };
+  setInvocation(message.id);
+  process.channel?.unref();
+  const [context, callback] = buildContext(message, {
+    now: (err, result) => report(message.id, err, result),
+    onDrain: (result) => {
+      if (running?.id === message.id) running.drainResult = { value: result };
+    },
+  });
+  try {
+    const returned = handler(message.event, context, callback);
+    if (returned instanceof Promise) returned.then(context.succeed, context.fail);
+  } catch (err) {
+    callback(err);
+  }
+}
+
+async function init(): Promise<void> {
+  const started = performance.now();
+  const handlerName = process.env[SANDBOX_ENV.handler]!;
+  let handler: Handler;
+  try {
+    const mod = (await import(pathToFileURL(process.env[SANDBOX_ENV.bundle]!).href)) as Record<string, unknown>;
+    const exportName = process.env[SANDBOX_ENV.exportName]!;
+    const found = mod[exportName] ?? (mod.default as Record<string, unknown> | undefined)?.[exportName];
+    if (typeof found !== 'function') {
+      send({
+        t: 'init-error',
+        error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${handlerName} is undefined or not exported`, trace: [] },
+        log: takeInitLog(),
+      });
+      return;
+    }
+    handler = found as Handler;
+  } catch (err) {
+    const error = toFunctionError(err);
+    send({ t: 'init-error', error: { ...error, errorType: `Runtime.${error.errorType === 'SyntaxError' ? 'UserCodeSyntaxError' : 'ImportModuleError'}` }, log: takeInitLog() });
+    return;
+  }
+  process.on('message', (message: ToSandbox) => {
+    if (message.t === 'invoke') invoke(handler, message);
+    else if (message.t === 'shutdown') process.exit(0);
+  });
+  send({ t: 'ready', initMs: performance.now() - started, log: takeInitLog() });
+}
+
+void init();

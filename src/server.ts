@@ -1,0 +1,166 @@
+/**
+ * Composes Berth from its parts, in the direction data flows:
+ * config → store → bundles → runtime (pools) → dispatcher → gateway.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadProject } from './config/index.js';
+import { Dispatcher } from './dispatch/index.js';
+import { createGateway, RouteTable } from './gateway/index.js';
+import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
+import { bundleFunctions, Runtime } from './runtime/index.js';
+import { openSqliteStore, type Store } from './store/index.js';
+import type { ProjectSpec } from './types.js';
+
+export interface BerthOptions {
+  dir: string;
+  dataDir?: string;
+  /** Progress lines for a person watching startup. */
+  progress?: (line: string) => void;
+}
+
+export interface Berth {
+  project: ProjectSpec;
+  dataDir: string;
+  store: Store;
+  runtime: Runtime;
+  dispatcher: Dispatcher;
+  /** Re-reads berth.yml, re-bundles and swaps in new environments; running invocations finish on the old ones. */
+  reload(): Promise<ProjectSpec>;
+  close(): Promise<void>;
+}
+
+/** Everything but the HTTP server: enough to run invocations in-process. */
+export async function openBerth(options: BerthOptions): Promise<Berth> {
+  const progress = options.progress ?? (() => {});
+  let project = loadProject(options.dir);
+  const dataDir = path.resolve(options.dataDir ?? path.join(project.dir, '.berth'));
+  const store = openSqliteStore(dataDir);
+  let generation = 0;
+
+  const build = async (spec: ProjectSpec) => {
+    const started = performance.now();
+    const functions = [...spec.functions.values()];
+    progress(`bundling ${functions.length} function${functions.length === 1 ? '' : 's'} ...`);
+    const outDir = path.join(dataDir, 'build', String(++generation));
+    const bundles = await bundleFunctions(functions, outDir);
+    rmSync(path.join(dataDir, 'build', String(generation - 2)), { recursive: true, force: true });
+    await store.saveFunctions(functions.map((fn) => ({ name: fn.name, handler: fn.handler, spec: fn, updatedAt: Date.now() })));
+    progress(`bundled in ${Math.round(performance.now() - started)} ms`);
+    return bundles;
+  };
+
+  let runtime: Runtime | undefined;
+  try {
+    const bundles = await build(project);
+    runtime = new Runtime(project.runtime.maxEnvironments);
+    runtime.deploy(project, bundles);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const logger = gatewayLogger(dataDir);
+  const dispatcher = new Dispatcher(runtime, store, (err) => logger.error({ err }, 'store write failed'));
+  const liveRuntime = runtime;
+
+  return {
+    get project() {
+      return project;
+    },
+    dataDir,
+    store,
+    runtime: liveRuntime,
+    dispatcher,
+    async reload() {
+      const next = loadProject(project.dir);
+      const bundles = await build(next);
+      liveRuntime.deploy(next, bundles);
+      project = next;
+      return next;
+    },
+    async close() {
+      await dispatcher.drain();
+      await liveRuntime.close();
+      await store.close();
+    },
+  };
+}
+
+export interface ServerOptions extends BerthOptions {
+  port?: number;
+  host?: string;
+  /** berth dev: error details in 502 responses. */
+  dev?: boolean;
+}
+
+export interface BerthServer extends Berth {
+  url: string;
+}
+
+export async function startServer(options: ServerOptions): Promise<BerthServer> {
+  const berth = await openBerth(options);
+  let routes = new RouteTable(berth.runtime.functions());
+  const app = createGateway({
+    runtime: berth.runtime,
+    dispatcher: berth.dispatcher,
+    store: berth.store,
+    logger: gatewayLogger(berth.dataDir),
+    bodyLimitBytes: berth.project.gateway.bodyLimitBytes,
+    exposeErrors: options.dev ?? false,
+    routes: () => routes,
+  });
+  try {
+    await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1' });
+  } catch (err) {
+    await berth.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const host = options.host ?? '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const info: InstanceInfo = {
+    pid: process.pid,
+    url,
+    dir: berth.project.dir,
+    dataDir: berth.dataDir,
+    functions: [...berth.project.functions.keys()],
+    startedAt: Date.now(),
+  };
+  const unregister = registerInstance(info);
+
+  return {
+    ...berth,
+    get project() {
+      return berth.project;
+    },
+    url,
+    async reload() {
+      const next = await berth.reload();
+      routes = new RouteTable(berth.runtime.functions());
+      updateInstance({ ...info, functions: [...next.functions.keys()] });
+      return next;
+    },
+    async close() {
+      unregister();
+      // Stop accepting connections first; in-flight requests finish before the drain below returns.
+      const closing = app.close();
+      await berth.close();
+      await closing;
+    },
+  };
+}
+
+const loggers = new Map<string, ReturnType<typeof pino>>();
+
+/** Structured JSON access and error logs, in <data>/logs/gateway.log. */
+function gatewayLogger(dataDir: string) {
+  let logger = loggers.get(dataDir);
+  if (!logger) {
+    mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
+    logger = pino({ base: { pid: process.pid } }, pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }));
+    loggers.set(dataDir, logger);
+  }
+  return logger;
+}

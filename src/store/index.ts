@@ -1,0 +1,3 @@
+/** store: the persistence interface and its implementations; no SQL lives outside this folder. */
+export type { FunctionRecord, InvocationRecord, LogChunk, LogQuery, Store, StoredLog } from './types.js';
+export { openSqliteStore } from './sqlite/index.js';
