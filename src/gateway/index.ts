@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
+import type { BaseLogger } from 'pino';
 import type { Dispatcher } from '../dispatch/index.js';
 import { BerthError, isBerthError } from '../errors.js';
 import type { Runtime } from '../runtime/index.js';
@@ -23,7 +23,7 @@ export interface GatewayOptions {
   runtime: Runtime;
   dispatcher: Dispatcher;
   store: Store;
-  logger: Logger;
+  logger: BaseLogger;
   bodyLimitBytes: number;
   /** Show error types and stack traces in 502 responses (berth dev). */
   exposeErrors: boolean;
