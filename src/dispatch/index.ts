@@ -49,7 +49,7 @@ export class Dispatcher {
         spec.timeoutSeconds * 1000,
       );
       const durationMs = performance.now() - started;
-      pool.release(env, !outcome.lost);
+      pool.release(env, !outcome.lost, durationMs);
 
       const report = {
         id,

@@ -1,7 +1,11 @@
 /**
- * Write-behind for invocation records and logs: everything finished in one turn of
- * the event loop goes to the store in one transaction, off the response path.
+ * Write-behind for invocation records and logs: what finishes within a few
+ * milliseconds goes to the store in one transaction, off the response path.
+ * A transaction per invocation would cost more than the invocation itself.
  */
+
+const FLUSH_INTERVAL_MS = 10;
+const MAX_BATCH = 500;
 import type { InvocationRecord, LogChunk, Store } from '../store/index.js';
 
 export class Recorder {
@@ -18,9 +22,10 @@ export class Recorder {
   record(invocation: InvocationRecord, log: LogChunk): void {
     this.invocations.push(invocation);
     this.logs.push(log);
-    if (!this.scheduled) {
+    if (this.invocations.length >= MAX_BATCH) void this.flush();
+    else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => void this.flush());
+      setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS).unref();
     }
   }
 

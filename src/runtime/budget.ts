@@ -1,79 +1,90 @@
 /**
- * The installation-wide cap on live environments (processes). When it is full, a
- * pool that needs a new environment evicts the least recently used idle one from
- * any pool, or waits its turn; waiting pools are served first come, first served.
+ * Installation-wide limits on environments:
+ *  - live environments (processes) are capped; when the cap is reached, the least
+ *    recently used idle environment of any pool is stopped to make room;
+ *  - process starts run a few at a time, because starting Node is CPU-bound and a
+ *    burst of hundreds of starts on a small machine only slows every one of them.
+ * Pools ask with tryBeginStart() and are called back (onCapacity) when room appears.
  */
-export interface EvictionSource {
+import os from 'node:os';
+
+export interface BudgetMember {
   /** The least recently used idle environment's last-use time, if any. */
   oldestIdle(): number | undefined;
   /** Kills that environment; its slot comes back through release(). */
   evictOldestIdle(): void;
+  /** Room appeared: a pool with waiting invocations may start an environment now. */
+  onCapacity(): void;
 }
 
 export class EnvironmentBudget {
-  private used = 0;
+  private live = 0;
+  private starting = 0;
   /** Evictions asked for whose environments have not exited yet. */
   private evicting = 0;
-  private readonly waiters: (() => void)[] = [];
-  private readonly sources = new Set<EvictionSource>();
+  private readonly members = new Set<BudgetMember>();
+  readonly maxStarts: number;
 
-  constructor(readonly max: number) {}
-
-  register(source: EvictionSource): void {
-    this.sources.add(source);
+  constructor(
+    readonly max: number,
+    maxStarts = Math.max(2, os.availableParallelism()),
+  ) {
+    this.maxStarts = maxStarts;
   }
 
-  unregister(source: EvictionSource): void {
-    this.sources.delete(source);
+  register(member: BudgetMember): void {
+    this.members.add(member);
   }
 
-  get inUse(): number {
-    return this.used;
+  unregister(member: BudgetMember): void {
+    this.members.delete(member);
   }
 
-  /** Takes a slot if one is free right now, without evicting anything. */
-  tryTake(): boolean {
-    if (this.used >= this.max) return false;
-    this.used++;
+  /**
+   * Reserves a live slot and a start slot for a new environment, if both are free now.
+   * When only the live cap is in the way, an idle environment is evicted and the caller
+   * hears about it through onCapacity().
+   */
+  tryBeginStart(): boolean {
+    if (this.starting >= this.maxStarts) return false;
+    if (this.live >= this.max) {
+      if (this.evicting === 0) this.evictOne();
+      return false;
+    }
+    this.live++;
+    this.starting++;
     return true;
   }
 
-  /** Takes a slot, evicting an idle environment or waiting if the cap is reached. */
-  take(): Promise<void> {
-    if (this.tryTake()) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      this.evictForWaiters();
-    });
+  /** The environment started (or failed to); its live slot stays taken until release(). */
+  endStart(): void {
+    this.starting--;
+    this.notify();
   }
 
-  /** A slot's environment has exited. */
+  /** An environment has exited. */
   release(): void {
+    this.live--;
     if (this.evicting > 0) this.evicting--;
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.used--;
+    this.notify();
   }
 
-  /** Idle environments appeared; evict some if pools are waiting for slots. */
-  poke(): void {
-    this.evictForWaiters();
+  private notify(): void {
+    for (const member of this.members) member.onCapacity();
   }
 
-  private evictForWaiters(): void {
-    while (this.evicting < this.waiters.length) {
-      let oldest: EvictionSource | undefined;
-      let oldestAt = Infinity;
-      for (const source of this.sources) {
-        const at = source.oldestIdle();
-        if (at !== undefined && at < oldestAt) {
-          oldest = source;
-          oldestAt = at;
-        }
+  private evictOne(): void {
+    let oldest: BudgetMember | undefined;
+    let oldestAt = Infinity;
+    for (const member of this.members) {
+      const at = member.oldestIdle();
+      if (at !== undefined && at < oldestAt) {
+        oldest = member;
+        oldestAt = at;
       }
-      if (!oldest) return;
-      this.evicting++;
-      oldest.evictOldestIdle();
     }
+    if (!oldest) return;
+    this.evicting++;
+    oldest.evictOldestIdle();
   }
 }

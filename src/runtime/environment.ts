@@ -67,7 +67,7 @@ export class Environment {
     const today = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
     this.child = fork(SANDBOX_MAIN, [], {
       cwd: path.dirname(spec.file),
-      execArgv: [`--max-old-space-size=${spec.memoryMb}`],
+      execArgv: [`--max-old-space-size=${spec.memoryMb}`, '--enable-source-maps'],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
         PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -100,6 +100,8 @@ export class Environment {
     };
     this.child.stdout!.on('data', onRaw);
     this.child.stderr!.on('data', onRaw);
+    // A send to a process that is dying fails with EPIPE; its 'exit' reports the invocation.
+    this.child.on('error', () => {});
 
     this.readyPromise = new Promise<void>((resolve) => {
       const initTimer = setTimeout(() => {
@@ -272,21 +274,25 @@ export class Environment {
   }
 }
 
-/** One timer polls the RSS of every busy environment; the V8 heap limit alone misses Buffers and native memory. */
+/**
+ * One timer polls the RSS of every busy environment; the V8 heap limit alone misses
+ * Buffers and native memory. It stops itself once nothing is busy, rather than being
+ * set up and torn down around every invocation.
+ */
 const memoryWatchdog = {
   busy: new Set<Environment>(),
   timer: undefined as NodeJS.Timeout | undefined,
   watch(env: Environment) {
     this.busy.add(env);
     this.timer ??= setInterval(() => {
+      if (this.busy.size === 0) {
+        clearInterval(this.timer);
+        this.timer = undefined;
+      }
       for (const watched of this.busy) void watched.checkMemory();
     }, 100).unref();
   },
   unwatch(env: Environment) {
     this.busy.delete(env);
-    if (this.busy.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
   },
 };

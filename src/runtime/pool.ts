@@ -3,15 +3,24 @@
  *  - warm:   any idle environment of the function is reused;
  *  - tenant: only an environment already bound to the same tenant is reused;
  *  - fresh:  an environment runs exactly one invocation, then is killed.
+ *
  * Initialised but unbound environments are kept ready so a fresh or first-for-tenant
- * invocation does not pay for a process start; the ready pool grows with demand,
+ * invocation does not pay for a process start; the ready pool follows demand,
  * refills in the background and shrinks when idle.
+ *
+ * Scale-out: a request that finds no idle environment for its key starts a new one
+ * unless the environments it could reuse will free up sooner than a new one starts.
+ * For sub-millisecond handlers that avoids running a process per connection, which on
+ * a small machine costs more in context switches than it gains in parallelism.
  */
 import type { FunctionSpec } from '../types.js';
-import type { EnvironmentBudget, EvictionSource } from './budget.js';
+import type { BudgetMember, EnvironmentBudget } from './budget.js';
 import { Environment, type EnvironmentOptions } from './environment.js';
 
 const WARM_KEY = '*';
+/** Queue behind busy environments only while the expected wait stays under this. */
+const QUEUE_BUDGET_MS = 2;
+const MAX_READY = 32;
 
 export interface PoolStats {
   ready: number;
@@ -25,14 +34,18 @@ interface Waiter {
   resolve: (env: Environment) => void;
 }
 
-export class FunctionPool implements EvictionSource {
+export class FunctionPool implements BudgetMember {
   readonly spec: FunctionSpec;
   private readonly ready: Environment[] = [];
   private readonly idle = new Map<string, Environment[]>();
   private readonly busy = new Set<Environment>();
+  private readonly busyByKey = new Map<string, number>();
   private readonly waiters: Waiter[] = [];
+  /** Environments being started for a waiting key, and for the ready pool. */
+  private readonly startingByKey = new Map<string, number>();
   private startingForReady = 0;
-  private startingForWaiters = 0;
+  /** Moving average of invocation duration (ms), to judge whether waiting beats starting. */
+  private averageMs: number | undefined;
   /** Ready-pool claims in the current and previous second, to size the pool to demand. */
   private claims = { current: 0, previous: 0, window: 0 };
   private closed = false;
@@ -53,47 +66,51 @@ export class FunctionPool implements EvictionSource {
   }
 
   /** An environment for this tenant, bound and marked busy. */
-  async acquire(tenantId: string | undefined): Promise<Environment> {
+  acquire(tenantId: string | undefined): Promise<Environment> {
     const key = this.keyFor(tenantId);
-    const env = this.takeIdle(key) ?? this.takeReady(key);
-    if (env) return this.markBusy(env);
+    const idle = this.takeIdle(key);
+    if (idle) return Promise.resolve(this.markBusy(idle, key));
     return new Promise<Environment>((resolve) => {
       this.waiters.push({ key, resolve });
-      void this.startForWaiter();
+      this.scale();
     });
   }
 
   /** Returns an environment after an invocation; `reusable` is false when it must die. */
-  release(env: Environment, reusable: boolean): void {
+  release(env: Environment, reusable: boolean, durationMs: number): void {
     this.busy.delete(env);
+    const key = env.key!;
+    this.busyByKey.set(key, (this.busyByKey.get(key) ?? 1) - 1);
+    this.averageMs = this.averageMs === undefined ? durationMs : this.averageMs * 0.9 + durationMs * 0.1;
     if (!reusable || this.spec.isolation === 'fresh' || this.closed || env.state !== 'ready') {
       env.kill();
       return;
     }
-    const index = this.waiters.findIndex((w) => w.key === env.key);
+    const index = this.waiters.findIndex((w) => w.key === key);
     if (index >= 0) {
       const [waiter] = this.waiters.splice(index, 1);
-      waiter!.resolve(this.markBusy(env));
+      waiter!.resolve(this.markBusy(env, key));
       return;
     }
-    const list = this.idle.get(env.key!) ?? [];
+    const list = this.idle.get(key) ?? [];
     list.push(env);
-    this.idle.set(env.key!, list);
-    this.budget.poke();
+    this.idle.set(key, list);
+  }
+
+  onCapacity(): void {
+    if (this.waiters.length > 0) this.scale();
+    else this.refill();
   }
 
   stats(): PoolStats {
     let idle = 0;
     for (const list of this.idle.values()) idle += list.length;
-    return {
-      ready: this.ready.length,
-      idle,
-      busy: this.busy.size,
-      starting: this.startingForReady + this.startingForWaiters,
-    };
+    let starting = this.startingForReady;
+    for (const n of this.startingByKey.values()) starting += n;
+    return { ready: this.ready.length, idle, busy: this.busy.size, starting };
   }
 
-  /** Live environment ids and pids, for tooling. */
+  /** Process ids of live environments, for tooling. */
   pids(): number[] {
     const all = [...this.ready, ...this.busy, ...[...this.idle.values()].flat()];
     return all.map((env) => env.pid).filter((pid): pid is number => pid !== undefined);
@@ -109,11 +126,7 @@ export class FunctionPool implements EvictionSource {
       else this.idle.set(key, keep);
     }
     const target = this.readyTarget();
-    while (this.ready.length > target) {
-      const oldest = this.ready[0]!;
-      if (now - oldest.lastUsed < idleLimit) break;
-      this.ready.shift()!.kill();
-    }
+    while (this.ready.length > target && now - this.ready[0]!.lastUsed >= idleLimit) this.ready.shift()!.kill();
   }
 
   oldestIdle(): number | undefined {
@@ -136,18 +149,67 @@ export class FunctionPool implements EvictionSource {
     env.kill();
   }
 
-  /** Stops taking work, waits for running invocations, then kills every environment. */
+  /** Stops taking work, waits for running and queued invocations, then kills every environment. */
   async close(): Promise<void> {
+    while (this.busy.size > 0 || this.waiters.length > 0) await new Promise((r) => setTimeout(r, 10));
     this.closed = true;
     this.budget.unregister(this);
-    while (this.busy.size > 0 || this.waiters.length > 0) await new Promise((r) => setTimeout(r, 10));
     for (const env of [...this.ready, ...[...this.idle.values()].flat()]) env.kill();
     this.ready.length = 0;
     this.idle.clear();
   }
 
-  private markBusy(env: Environment): Environment {
+  /**
+   * Makes sure every waiting key has an environment coming: a ready one now, or a
+   * start, within the budget's start slots. Called whenever waiters, environments or
+   * the budget change.
+   */
+  private scale(): void {
+    if (this.closed) return;
+    const waitingByKey = new Map<string, number>();
+    for (const waiter of this.waiters) waitingByKey.set(waiter.key, (waitingByKey.get(waiter.key) ?? 0) + 1);
+    for (const [key, waiting] of waitingByKey) {
+      let needed = this.environmentsNeeded(key, waiting);
+      for (; needed > 0; needed--) {
+        const ready = this.takeReady();
+        if (ready) {
+          this.hand(this.waiters.find((w) => w.key === key)!, ready);
+          continue;
+        }
+        if (!this.budget.tryBeginStart()) return;
+        void this.startFor(key);
+      }
+    }
+  }
+
+  /**
+   * How many more environments the waiters of a key need, beyond those starting for it.
+   * Waiting behind busy environments is preferred while the expected wait is short.
+   */
+  private environmentsNeeded(key: string, waiting: number): number {
+    const starting = this.startingByKey.get(key) ?? 0;
+    const uncovered = waiting - starting;
+    if (uncovered <= 0) return 0;
+    const busy = this.busyByKey.get(key) ?? 0;
+    if (this.spec.isolation === 'fresh' || busy === 0) return uncovered;
+    // Without a measured duration, scale out one at a time until the first result arrives.
+    if (this.averageMs === undefined) return starting === 0 ? 1 : 0;
+    const capacity = busy + starting;
+    const expectedWaitMs = (waiting / capacity) * this.averageMs;
+    if (expectedWaitMs <= QUEUE_BUDGET_MS) return 0;
+    const wanted = Math.ceil((waiting * this.averageMs) / QUEUE_BUDGET_MS) - capacity;
+    return Math.max(1, Math.min(uncovered, wanted));
+  }
+
+  private hand(waiter: Waiter, env: Environment): void {
+    this.waiters.splice(this.waiters.indexOf(waiter), 1);
+    waiter.resolve(this.markBusy(env, waiter.key));
+  }
+
+  private markBusy(env: Environment, key: string): Environment {
+    env.key = key;
     this.busy.add(env);
+    this.busyByKey.set(key, (this.busyByKey.get(key) ?? 0) + 1);
     return env;
   }
 
@@ -159,19 +221,18 @@ export class FunctionPool implements EvictionSource {
     return env;
   }
 
-  private takeReady(key: string): Environment | undefined {
+  private takeReady(): Environment | undefined {
     const env = this.ready.shift();
     if (!env) return undefined;
     this.countClaim();
-    env.key = key;
     this.refill();
     return env;
   }
 
-  /** Ready environments to keep: the configured minimum, or last second's claims if demand is higher. */
+  /** Ready environments to keep: the configured minimum, or recent claims per second if demand is higher. */
   private readyTarget(): number {
     this.countClaim(0);
-    return Math.min(32, Math.max(this.spec.prewarm, this.claims.previous, this.claims.current));
+    return Math.min(MAX_READY, Math.max(this.spec.prewarm, this.claims.previous, this.claims.current));
   }
 
   private countClaim(n = 1): void {
@@ -187,56 +248,46 @@ export class FunctionPool implements EvictionSource {
   private refill(): void {
     if (this.closed || this.initFailing) return;
     const target = this.readyTarget();
-    while (this.ready.length + this.startingForReady < target && this.budget.tryTake()) {
+    while (this.ready.length + this.startingForReady < target && this.waiters.length === 0 && this.budget.tryBeginStart()) {
       this.startingForReady++;
       const env = this.spawn();
       void env.ready().then(() => {
         this.startingForReady--;
-        this.initFailing = env.state === 'failed';
-        if (env.state === 'dead') return;
-        // A waiter may have queued while this environment started: serve it first.
-        const waiter = this.waiters.shift();
-        if (waiter) {
-          env.key = waiter.key;
-          waiter.resolve(this.markBusy(env));
-        } else if (this.closed) {
-          env.kill();
-        } else {
-          this.ready.push(env);
-        }
+        this.budget.endStart();
+        this.place(env);
       });
     }
   }
 
-  private async startForWaiter(): Promise<void> {
-    // Environments already starting will serve the queue as they become ready.
-    if (this.startingForReady + this.startingForWaiters >= this.waiters.length) return;
-    this.startingForWaiters++;
-    await this.budget.take();
+  private async startFor(key: string): Promise<void> {
+    this.startingByKey.set(key, (this.startingByKey.get(key) ?? 0) + 1);
     const env = this.spawn();
     await env.ready();
-    this.startingForWaiters--;
-    this.initFailing = env.state === 'failed';
-    const waiter = this.waiters.shift();
-    if (!waiter) {
-      if (env.state === 'ready' && !this.closed) this.ready.push(env);
-      else env.kill();
-      return;
-    }
-    env.key = waiter.key;
-    waiter.resolve(this.markBusy(env));
+    this.startingByKey.set(key, this.startingByKey.get(key)! - 1);
+    this.place(env, key);
+    this.budget.endStart();
+  }
+
+  /** A started environment goes to a waiter (of its key first), else to the ready pool. */
+  private place(env: Environment, key?: string): void {
+    this.initFailing = env.state !== 'ready';
+    // A waiter takes even an environment whose init failed: its invocation reports the init error.
+    const waiter = this.waiters.find((w) => w.key === key) ?? this.waiters[0];
+    if (waiter) return this.hand(waiter, env);
+    if (this.closed || env.state !== 'ready') env.kill();
+    else this.ready.push(env);
   }
 
   private spawn(): Environment {
     return new Environment(this.options, (env) => {
       this.forget(env);
+      // Frees the slot and calls onCapacity(): a waiter counting on an environment that died gets another.
       this.budget.release();
-      if (!this.closed) this.refill();
     });
   }
 
   private forget(env: Environment): void {
-    this.busy.delete(env);
+    if (this.busy.delete(env)) this.busyByKey.set(env.key!, (this.busyByKey.get(env.key!) ?? 1) - 1);
     const readyIndex = this.ready.indexOf(env);
     if (readyIndex >= 0) this.ready.splice(readyIndex, 1);
     if (env.key !== undefined) {
