@@ -239,7 +239,8 @@ async function processStartLimit(): Promise<number> {
 /** Median VmRSS (MB) of the Berth server's sandbox processes (the node processes below it). */
 function idleEnvironmentRss(pid: number): { mb: number; n: number } {
   const node = realpathSync(process.execPath);
-  const kb = descendants(pid)
+  const below = descendants(pid);
+  const kb = below
     .filter((p) => {
       try {
         return readlinkSync(`/proc/${p}/exe`) === node;
@@ -250,7 +251,7 @@ function idleEnvironmentRss(pid: number): { mb: number; n: number } {
     .map((p) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1]))
     .filter(Number.isFinite)
     .sort((a, b) => a - b);
-  if (kb.length === 0) throw new Error('no sandbox child processes found');
+  if (kb.length === 0) throw new Error(`no node processes among the ${below.length} below pid ${pid}`);
   return { mb: percentile(kb, 0.5) / 1024, n: kb.length };
 }
 
@@ -307,8 +308,9 @@ const tenantCfg = berth('tenant');
 const d = await attempt(`(d) Berth tenant, ${TENANTS} tenants`, () => withServer(tenantCfg.args, tenantCfg.env, (s) => load(s.url, TENANTS)));
 
 // Under the refill rate: one request at a time, paced so demand is at most 2/3 of what this
-// machine can start (30 ms unless process starts are slower than that allows).
-const pauseMs = Math.round(Math.max(30, startLimit instanceof Error ? 0 : 1500 / startLimit));
+// machine can start (30 ms unless process starts are slower than that allows), but at most
+// 250 ms apart so the 200 samples stay under a minute.
+const pauseMs = Math.round(Math.min(250, Math.max(30, startLimit instanceof Error ? 0 : 1500 / startLimit)));
 const freshCfg = berth('fresh');
 const fresh = await attempt('(e) Berth fresh', () =>
   withServer(freshCfg.args, freshCfg.env, async (s) => {

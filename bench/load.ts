@@ -56,7 +56,7 @@ async function load(job: LoadJob): Promise<LoadResult> {
   });
   const r = await run;
   const failed = r.non2xx + r.errors + r.timeouts;
-  if (latencies.length === 0) throw new Error(`no 2xx responses (${failed} failed)`);
+  if (latencies.length === 0) throw new Error(`no 2xx response completed in ${job.duration} s (${failed} failed, the rest still in flight)`);
   latencies.sort((a, b) => a - b);
   return {
     rps: r['2xx'] / r.duration,

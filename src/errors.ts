@@ -22,6 +22,11 @@ const definitions = {
     status: 500,
     message: (d) => `Could not bundle function "${d.fn}" (${d.file}): ${d.problem}`,
   },
+  BERTH_ERR_HANDLER_NOT_EXPORTED: {
+    status: 400,
+    message: (d) =>
+      `${d.where}: ${d.file} does not export "${d.exportName}" (its exports: ${d.exports}). Export a function named ${d.exportName} from that file, or point handler at the right export.`,
+  },
   BERTH_ERR_FUNCTION_NOT_FOUND: {
     status: 404,
     message: (d) => `Function not found: ${d.fn}. Run \`berth ls\` to see the functions this project declares.`,
@@ -50,6 +55,10 @@ const definitions = {
   BERTH_ERR_BODY_TOO_LARGE: {
     status: 413,
     message: (d) => `Request body is larger than the ${d.limit}-byte limit. Send a smaller body or raise gateway.bodyLimit in berth.yml.`,
+  },
+  BERTH_ERR_PORT_IN_USE: {
+    status: 500,
+    message: (d) => `Cannot listen on ${d.address}: ${d.problem}. Stop the other process, or choose another port with --port N (--port 0 picks a free one).`,
   },
   BERTH_ERR_SHUTTING_DOWN: {
     status: 503,

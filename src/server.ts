@@ -6,6 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { loadProject } from './config/index.js';
+import { BerthError } from './errors.js';
 import { Dispatcher } from './dispatch/index.js';
 import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
@@ -44,7 +45,7 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     const functions = [...spec.functions.values()];
     progress(`bundling ${functions.length} function${functions.length === 1 ? '' : 's'} ...`);
     const outDir = path.join(dataDir, 'build', String(++generation));
-    const bundles = await bundleFunctions(functions, outDir);
+    const bundles = await bundleFunctions(functions, outDir, spec.configFile);
     rmSync(path.join(dataDir, 'build', String(generation - 2)), { recursive: true, force: true });
     await store.saveFunctions(functions.map((fn) => ({ name: fn.name, handler: fn.handler, spec: fn, updatedAt: Date.now() })));
     progress(`bundled in ${Math.round(performance.now() - started)} ms`);
@@ -114,6 +115,13 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1' });
   } catch (err) {
     await berth.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new BerthError('BERTH_ERR_PORT_IN_USE', {
+        address: `${options.host ?? '127.0.0.1'}:${options.port ?? 3000}`,
+        problem: code === 'EADDRINUSE' ? 'the port is already in use' : code === 'EACCES' ? 'permission denied' : 'the address is not on this machine',
+      });
+    }
     throw err;
   }
   const address = app.server.address();

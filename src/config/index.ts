@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { BerthError } from '../errors.js';
 import type { FunctionSpec, HttpRoute, ProjectSpec } from '../types.js';
 import { configSchema, defaults, type RawConfig } from './schema.js';
@@ -19,6 +19,8 @@ export function findConfigFile(dir: string): string | undefined {
 interface Problem {
   path: (string | number)[];
   message: string;
+  /** Point at the key itself (an unknown key), not at its value. */
+  atKey?: boolean;
 }
 
 export function loadProject(dirArg: string): ProjectSpec {
@@ -46,7 +48,8 @@ export function loadProject(dirArg: string): ProjectSpec {
       if (issue.code === 'unrecognized_keys') {
         return issue.keys.map((key) => ({
           path: [...at, key],
-          message: `unknown key "${key}"${suggestKeys(data, at)}`,
+          message: `unknown key "${key}"${suggestKeys(at)}`,
+          atKey: true,
         }));
       }
       return [{ path: at, message: `${issue.message}, got ${describe(valueAt(data, at))}` }];
@@ -180,9 +183,7 @@ function findClash(owners: Map<string, string>, route: HttpRoute): { owner: stri
 
 function configError(file: string, doc: Document, lines: LineCounter, problems: Problem[]): BerthError {
   const located = problems.map((problem) => {
-    const node = doc.getIn(problem.path, true) as { range?: [number, number, number] } | undefined;
-    const parent = doc.getIn(problem.path.slice(0, -1), true) as { range?: [number, number, number] } | undefined;
-    const offset = node?.range?.[0] ?? parent?.range?.[0];
+    const offset = problemOffset(doc, problem);
     const pos = offset === undefined ? '' : `:${lines.linePos(offset).line}:${lines.linePos(offset).col}`;
     const field = problem.path.join('.') || '(top level)';
     return `${file}${pos} ${field}: ${problem.message}`;
@@ -191,6 +192,20 @@ function configError(file: string, doc: Document, lines: LineCounter, problems: 
   const problem =
     located.length === 1 ? located[0]!.slice(where.length + 1) : `${located.length} problems\n  ${located.join('\n  ')}`;
   return new BerthError('BERTH_ERR_CONFIG_INVALID', { where, problem });
+}
+
+type Ranged = { range?: [number, number, number] } | undefined;
+
+/** Where in the file a problem is: its key for an unknown key, else its value, else its parent. */
+function problemOffset(doc: Document, problem: Problem): number | undefined {
+  const parent = doc.getIn(problem.path.slice(0, -1), true);
+  if (problem.atKey && isMap(parent)) {
+    const name = problem.path[problem.path.length - 1];
+    const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === name);
+    if (pair) return (pair.key as Ranged)?.range?.[0];
+  }
+  const node = doc.getIn(problem.path, true) as Ranged;
+  return node?.range?.[0] ?? (parent as Ranged)?.range?.[0];
 }
 
 function valueAt(data: unknown, at: (string | number)[]): unknown {
@@ -210,14 +225,14 @@ function describe(value: unknown): string {
   return JSON.stringify(value);
 }
 
-function suggestKeys(data: unknown, at: (string | number)[]): string {
-  const known: Record<string, string[]> = {
-    '': ['service', 'defaults', 'gateway', 'runtime', 'functions'],
-    fn: ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events'],
-  };
-  const keys = at.length === 0 ? known[''] : at[0] === 'functions' && at.length === 2 ? known.fn : undefined;
-  void data;
-  return keys ? `; expected one of ${keys!.join(', ')}` : '';
+function suggestKeys(at: (string | number)[]): string {
+  const keys =
+    at.length === 0
+      ? ['service', 'defaults', 'gateway', 'runtime', 'functions']
+      : at[0] === 'functions' && at.length === 2
+        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events']
+        : undefined;
+  return keys ? `; expected one of ${keys.join(', ')}` : '';
 }
 
 function stringifyValues(env: Record<string, string | number | boolean>): Record<string, string> {

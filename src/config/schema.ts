@@ -79,6 +79,7 @@ export const configSchema = z.strictObject({
   functions: z.record(
     z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'function names use 1-64 letters, digits, - and _' }),
     fn,
+    { error: 'add a "functions:" section naming each function and its handler, e.g. hello: { handler: src/hello.handler }' },
   ),
 });
 

@@ -48,7 +48,8 @@ export class Dispatcher {
         { id, event: request.event, deadlineMs: startedAt + spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext },
         spec.timeoutSeconds * 1000,
       );
-      const durationMs = performance.now() - started;
+      // Lambda reports the handler's time; when the process died, the time we waited for it.
+      const durationMs = outcome.durationMs ?? performance.now() - started;
       pool.release(env, !outcome.lost, durationMs);
 
       const report = {

@@ -13,6 +13,7 @@ import type { InvocationResult } from '../types.js';
 import { fromApiGatewayV2Result, toApiGatewayV2Event } from './apigw-v2.js';
 import { sendLambdaError } from './aws-errors.js';
 import { registerBerthApi } from './berth-api.js';
+import { registerRawBodyParser } from './body.js';
 import { registerInvokeApi } from './invoke-api.js';
 import { RouteTable } from './routes.js';
 import { tenantFrom } from './tenant.js';
@@ -32,14 +33,12 @@ export interface GatewayOptions {
 
 export function createGateway(options: GatewayOptions): FastifyInstance {
   const app = Fastify({
-    bodyLimit: options.bodyLimitBytes,
     genReqId: () => randomUUID(),
     forceCloseConnections: false,
   });
 
   // Bodies stay raw bytes: handlers get them as API Gateway would (text or base64).
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  registerRawBodyParser(app, options.bodyLimitBytes);
 
   // One structured access-log line per request (pino), written off the response path.
   app.addHook('onResponse', async (request, reply) => {

@@ -7,9 +7,10 @@ import type { FunctionSpec } from '../types.js';
 
 /**
  * Writes `<outDir>/<function>.mjs` for every function and returns their paths.
+ * `configFile` is named in errors about a handler setting.
  * Packages stay external: they resolve from the project's node_modules at run time.
  */
-export async function bundleFunctions(functions: FunctionSpec[], outDir: string): Promise<Map<string, string>> {
+export async function bundleFunctions(functions: FunctionSpec[], outDir: string, configFile: string): Promise<Map<string, string>> {
   mkdirSync(outDir, { recursive: true });
   const bundles = new Map<string, string>();
   await Promise.all(
@@ -42,10 +43,11 @@ export async function bundleFunctions(functions: FunctionSpec[], outDir: string)
       // ES modules declare their exports; CommonJS ones ('default' only) are checked when an environment loads them.
       const isCommonJs = exports?.length === 1 && exports[0] === 'default';
       if (exports && !isCommonJs && !exports.includes(fn.exportName)) {
-        throw new BerthError('BERTH_ERR_BUNDLE_FAILED', {
-          fn: fn.name,
-          file: fn.file,
-          problem: `it does not export "${fn.exportName}" (handler: ${fn.handler}; exports: ${exports.join(', ') || 'none'}). Export a function named ${fn.exportName} or fix the handler setting in berth.yml.`,
+        throw new BerthError('BERTH_ERR_HANDLER_NOT_EXPORTED', {
+          where: `${path.relative(process.cwd(), configFile) || configFile} functions.${fn.name}.handler`,
+          file: path.relative(path.dirname(configFile), fn.file),
+          exportName: fn.exportName,
+          exports: exports.join(', ') || 'none',
         });
       }
       bundles.set(fn.name, outfile);

@@ -22,6 +22,8 @@ export interface Outcome {
   maxMemoryMb: number;
   /** Everything the handler printed during this invocation. */
   log: string;
+  /** The handler's own time, measured in the sandbox; absent when the process died. */
+  durationMs?: number;
   /** The environment is gone and must not be reused. */
   lost: boolean;
 }
@@ -134,6 +136,7 @@ export class Environment {
               ...(message.error ? { error: message.error } : { payload: message.payload }),
               status: message.error ? 'failed' : 'succeeded',
               maxMemoryMb: Math.ceil(message.maxRssKb / 1024),
+              durationMs: message.durationMs,
               lost: false,
             });
             break;

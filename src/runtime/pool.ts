@@ -20,6 +20,13 @@ import { Environment, type EnvironmentOptions } from './environment.js';
 const WARM_KEY = '*';
 /** Queue behind busy environments only while the expected wait stays under this. */
 const QUEUE_BUDGET_MS = 2;
+/**
+ * What an invocation occupies an environment for beyond the handler's own time: the
+ * IPC round trip. Measured from the platform's side instead, the occupancy would grow
+ * with CPU contention and make the pool add processes exactly when that hurts most.
+ */
+const IPC_OVERHEAD_MS = 0.1;
+const OCCUPANCY_SAMPLES = 31;
 const MAX_READY = 32;
 
 export interface PoolStats {
@@ -44,8 +51,12 @@ export class FunctionPool implements BudgetMember {
   /** Environments being started for a waiting key, and for the ready pool. */
   private readonly startingByKey = new Map<string, number>();
   private startingForReady = 0;
-  /** Moving average of invocation duration (ms), to judge whether waiting beats starting. */
-  private averageMs: number | undefined;
+  /**
+   * Recent occupancy samples (ms), to judge whether waiting beats starting. Their median
+   * ignores the outliers a descheduled sandbox produces under load.
+   */
+  private readonly occupancy: number[] = [];
+  private occupancyNext = 0;
   /** Ready-pool claims in the current and previous second, to size the pool to demand. */
   private claims = { current: 0, previous: 0, window: 0 };
   private closed = false;
@@ -76,12 +87,16 @@ export class FunctionPool implements BudgetMember {
     });
   }
 
-  /** Returns an environment after an invocation; `reusable` is false when it must die. */
-  release(env: Environment, reusable: boolean, durationMs: number): void {
+  /**
+   * Returns an environment after an invocation; `reusable` is false when it must die.
+   * `handlerMs` is the handler's own duration, as measured in the sandbox.
+   */
+  release(env: Environment, reusable: boolean, handlerMs: number): void {
     this.busy.delete(env);
     const key = env.key!;
     this.busyByKey.set(key, (this.busyByKey.get(key) ?? 1) - 1);
-    this.averageMs = this.averageMs === undefined ? durationMs : this.averageMs * 0.9 + durationMs * 0.1;
+    this.occupancy[this.occupancyNext] = handlerMs + IPC_OVERHEAD_MS;
+    this.occupancyNext = (this.occupancyNext + 1) % OCCUPANCY_SAMPLES;
     if (!reusable || this.spec.isolation === 'fresh' || this.closed || env.state !== 'ready') {
       env.kill();
       return;
@@ -193,12 +208,19 @@ export class FunctionPool implements BudgetMember {
     const busy = this.busyByKey.get(key) ?? 0;
     if (this.spec.isolation === 'fresh' || busy === 0) return uncovered;
     // Without a measured duration, scale out one at a time until the first result arrives.
-    if (this.averageMs === undefined) return starting === 0 ? 1 : 0;
+    const occupancyMs = this.medianOccupancy();
+    if (occupancyMs === undefined) return starting === 0 ? 1 : 0;
     const capacity = busy + starting;
-    const expectedWaitMs = (waiting / capacity) * this.averageMs;
+    const expectedWaitMs = (waiting / capacity) * occupancyMs;
     if (expectedWaitMs <= QUEUE_BUDGET_MS) return 0;
-    const wanted = Math.ceil((waiting * this.averageMs) / QUEUE_BUDGET_MS) - capacity;
+    const wanted = Math.ceil((waiting * occupancyMs) / QUEUE_BUDGET_MS) - capacity;
     return Math.max(1, Math.min(uncovered, wanted));
+  }
+
+  private medianOccupancy(): number | undefined {
+    if (this.occupancy.length === 0) return undefined;
+    const sorted = [...this.occupancy].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1];
   }
 
   private hand(waiter: Waiter, env: Environment): void {

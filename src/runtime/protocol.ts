@@ -20,7 +20,8 @@ export type FromSandbox =
   | { t: 'ready'; initMs: number; log: string }
   | { t: 'init-error'; error: FunctionError; log: string }
   | { t: 'log'; id: string; text: string }
-  | { t: 'result'; id: string; payload?: unknown; error?: FunctionError; maxRssKb: number }
+  /** `durationMs` is measured inside the sandbox: the handler's time, as Lambda reports it. */
+  | { t: 'result'; id: string; payload?: unknown; error?: FunctionError; maxRssKb: number; durationMs: number }
   /** The environment cannot be reused (uncaught exception, unhandled rejection) and will exit. */
   | { t: 'fatal'; id: string; error: FunctionError };
 

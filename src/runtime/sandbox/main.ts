@@ -14,13 +14,14 @@ type Handler = (event: unknown, context: unknown, callback: unknown) => unknown;
 const send = (message: FromSandbox) => process.send!(message);
 
 /** The invocation being run, with what to report once the event loop drains. */
-let running: { id: string; drainResult?: { value: unknown } } | undefined;
+let running: { id: string; started: number; drainResult?: { value: unknown } } | undefined;
 
 installLogCapture((id, text) => send({ t: 'log', id, text }));
 process.on('disconnect', () => process.exit(0));
 
 function report(id: string, err: unknown, result: unknown): void {
   if (running?.id !== id) return;
+  const durationMs = performance.now() - running.started;
   running = undefined;
   setInvocation(undefined);
   const maxRssKb = process.resourceUsage().maxRSS;
@@ -29,17 +30,18 @@ function report(id: string, err: unknown, result: unknown): void {
     // Lambda's runtime logs every failed invocation this way.
     console.error('Invoke Error', JSON.stringify(error));
     flush();
-    send({ t: 'result', id, error, maxRssKb });
+    send({ t: 'result', id, error, maxRssKb, durationMs });
   } else {
     flush();
     try {
-      send({ t: 'result', id, payload: result, maxRssKb });
+      send({ t: 'result', id, payload: result, maxRssKb, durationMs });
     } catch (marshal) {
       send({
         t: 'result',
         id,
         error: { errorType: 'Runtime.MarshalError', errorMessage: `Unable to marshal response: ${String(marshal)}`, trace: [] },
         maxRssKb,
+        durationMs,
       });
     }
   }
@@ -72,7 +74,7 @@ process.on('uncaughtException', (err) => fatal(err, 129));
 process.on('unhandledRejection', (err) => fatal(err, 128));
 
 function invoke(handler: Handler, message: InvokeMessage): void {
-  running = { id: message.id };
+  running = { id: message.id, started: performance.now() };
   setInvocation(message.id);
   process.channel?.unref();
   const [context, callback] = buildContext(message, {
