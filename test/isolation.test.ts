@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { functionInfo, invoke, processAlive, waitFor, type Invocation } from './helpers/lambda.js';
+import { functionInfo, invoke, processAlive, stopWithin, waitFor, type Invocation } from './helpers/lambda.js';
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const config = `service: isolation
@@ -27,6 +27,7 @@ functions:
   freshpool:
     handler: counter.handler
     isolation: fresh
+    prewarm: 2
   attackfn:
     handler: attack.handler
     isolation: tenant
@@ -72,7 +73,9 @@ before(async () => {
 });
 
 after(async () => {
-  assert.equal(await berth.stop(), 0, 'berth should exit cleanly on SIGTERM');
+  if (!berth) return; // before() failed, and said why
+  assert.equal(berth.process.exitCode, null, `the gateway exited during the tests (signal ${berth.process.signalCode}):\n${berth.output()}`);
+  assert.equal(await stopWithin(berth), 0, `berth should exit cleanly on SIGTERM:\n${berth.output()}`);
 });
 
 function ok(result: Invocation): any {
@@ -210,38 +213,44 @@ describe('tenant isolation', () => {
 });
 
 describe('fresh isolation', () => {
-  test('keeps pre-started ready environments, serves from them and refills after an invocation', async () => {
+  test('keeps pre-started ready environments, serves from them and refills after invocations', async () => {
+    const prewarm = 2;
     const before = await waitFor(
       async () => {
         const info = await functionInfo(berth.url, 'freshpool');
-        return info.environments.ready >= 1 && info.environments.starting === 0 && info;
+        return info.environments.ready >= prewarm && info.environments.starting === 0 && info;
       },
-      { what: 'freshpool to have a ready environment', timeoutMs: 15_000 },
+      { what: `freshpool to have ${prewarm} ready environments`, timeoutMs: 15_000 },
     );
     assert.equal(before.isolation, 'fresh');
     assert.equal(before.environments.busy, 0);
     assert.equal(before.pids.length, before.environments.ready, `pids ${before.pids} for ${JSON.stringify(before.environments)}`);
 
-    const view = await count('freshpool');
-    assert.equal(view.count, 1);
-    assert.ok(before.pids.includes(view.pid), `the invocation (pid ${view.pid}) should run in a pre-started environment ${before.pids}`);
+    // Use up more environments than were ready: the pool must start new ones to get back to its level.
+    const used: number[] = [];
+    for (let i = 0; i <= before.environments.ready; i++) {
+      const view = await count('freshpool');
+      assert.equal(view.count, 1);
+      used.push(view.pid);
+    }
+    assert.ok(before.pids.includes(used[0]!), `the first invocation (pid ${used[0]}) should run in a pre-started environment ${before.pids}`);
 
     const refilled = await waitFor(
       async () => {
         const info = await functionInfo(berth.url, 'freshpool');
-        const fresh = info.pids.filter((pid) => !before.pids.includes(pid));
+        const started = info.pids.filter((pid) => !before.pids.includes(pid) && !used.includes(pid));
         return (
-          info.environments.ready >= before.environments.ready &&
+          info.environments.ready >= prewarm &&
           info.environments.starting === 0 &&
-          !info.pids.includes(view.pid) &&
-          fresh.length >= 1 &&
+          !info.pids.some((pid) => used.includes(pid)) &&
+          started.length >= 1 &&
           info
         );
       },
-      { what: 'freshpool to refill its ready environments', timeoutMs: 15_000 },
+      { what: 'freshpool to refill its ready environments with new processes', timeoutMs: 15_000 },
     );
     assert.equal(refilled.environments.busy, 0);
-    await waitFor(() => !processAlive(view.pid), { what: `the used environment (pid ${view.pid}) to exit` });
+    for (const pid of used) await waitFor(() => !processAlive(pid), { what: `the used environment (pid ${pid}) to exit` });
   });
 
   test('every invocation runs in a new process: count is always 1 and pids never repeat', async () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { escapeRegExp, invoke, sleep } from './helpers/lambda.js';
+import { escapeRegExp, invoke, sleep, stopWithin } from './helpers/lambda.js';
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const REGION = 'eu-central-1';
@@ -163,7 +163,9 @@ before(async () => {
 });
 
 after(async () => {
-  assert.equal(await berth.stop(), 0, 'berth should exit cleanly on SIGTERM');
+  if (!berth) return; // before() failed, and said why
+  assert.equal(berth.process.exitCode, null, `the gateway exited during the tests (signal ${berth.process.signalCode}):\n${berth.output()}`);
+  assert.equal(await stopWithin(berth), 0, `berth should exit cleanly on SIGTERM:\n${berth.output()}`);
 });
 
 /** Asserts a successful invocation and returns its payload. */

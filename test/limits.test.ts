@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { escapeRegExp, functionLogs, invoke, processAlive, sleep, storedLogOf, waitFor, type Invocation } from './helpers/lambda.js';
+import { escapeRegExp, functionLogs, invoke, processAlive, sleep, stopWithin, storedLogOf, waitFor, type Invocation } from './helpers/lambda.js';
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const config = `service: limits
@@ -97,15 +97,22 @@ before(async () => {
   berth = await startBerth(
     makeProject({ 'berth.yml': config, 'faulty.mjs': faulty, 'stuckcb.cjs': stuckcb, 'hog.mjs': hog, 'healthy.cjs': healthy }),
   );
-  // Warm the functions so timings below measure the invocation, not a first start.
-  assert.equal((await invoke(berth.url, 'faulty', { mode: 'ok' })).functionError, null);
+  // Warm the healthy function so its answers below measure nothing but the invocation.
   assert.equal((await invoke(berth.url, 'healthy', {})).functionError, null);
 });
 
 after(async () => {
-  assert.equal(berth.process.exitCode, null, `the gateway exited during the tests:\n${berth.output()}`);
-  assert.equal(await berth.stop(), 0, 'berth should exit cleanly on SIGTERM');
+  if (!berth) return; // before() failed, and said why
+  assert.equal(berth.process.exitCode, null, `the gateway exited during the tests (signal ${berth.process.signalCode}):\n${berth.output()}`);
+  assert.equal(await stopWithin(berth), 0, `berth should exit cleanly on SIGTERM:\n${berth.output()}`);
 });
+
+/**
+ * A request that should be answered within ~3 s counts as stuck after this long.
+ * Each test below uses its own tenant, so a function left stuck for one tenant does
+ * not take the following tests down with it.
+ */
+const STUCK_MS = 5000;
 
 type FunctionErrorBody = { errorType: string; errorMessage: string; trace: string[] };
 
@@ -116,15 +123,25 @@ function functionError(result: Invocation): FunctionErrorBody {
   return result.body;
 }
 
+/** Turns a request that got no answer in time into a failure that says which. */
+async function answered<T>(what: string, request: Promise<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (err) {
+    if ((err as Error).name === 'TimeoutError') assert.fail(`${what}: no answer within ${STUCK_MS} ms`);
+    throw err;
+  }
+}
+
 /** A request to the healthy function must succeed; alternate the HTTP route and the Invoke API. */
 let healthyCalls = 0;
 async function assertHealthyAnswers(): Promise<void> {
   if (healthyCalls++ % 2 === 0) {
-    const response = await fetch(`${berth.url}/healthy`, { signal: AbortSignal.timeout(10_000) });
+    const response = await answered('GET /healthy', fetch(`${berth.url}/healthy`, { signal: AbortSignal.timeout(STUCK_MS) }));
     assert.equal(response.status, 200);
     assert.equal(await response.text(), 'healthy');
   } else {
-    const result = await invoke(berth.url, 'healthy', {});
+    const result = await answered('invoke healthy', invoke(berth.url, 'healthy', {}, { timeoutMs: STUCK_MS }));
     assert.equal(result.functionError, null, result.raw);
     assert.deepEqual(result.body, { statusCode: 200, body: 'healthy' });
   }
@@ -147,19 +164,24 @@ async function whileMisbehaving<T>(call: () => Promise<T>, options: { hangs: boo
     // Never leave the faulty call dangling, even when the assertions above fail.
     await misbehaving.catch(() => {});
   }
-  return misbehaving;
+  return answered('the misbehaving request', misbehaving);
 }
 
-/** The faulty function serves its next request normally. */
-async function assertFaultyRecovers(): Promise<void> {
-  const result = await invoke(berth.url, 'faulty', { mode: 'ok' });
-  assert.equal(result.functionError, null, `the next request after a failure should succeed: ${result.raw}`);
+function invokeAs(name: string, tenant: string, payload: unknown): Promise<Invocation> {
+  return invoke(berth.url, name, payload, { tenant, timeoutMs: STUCK_MS });
+}
+
+/** The faulty function serves a normal request for this tenant (also used to warm one up). */
+async function assertFaultyServes(tenant: string, what = 'the next request after the failure'): Promise<void> {
+  const result = await answered(`${what} (faulty, tenant ${tenant})`, invokeAs('faulty', tenant, { mode: 'ok' }));
+  assert.equal(result.functionError, null, `${what} should succeed: ${result.raw}`);
   assert.deepEqual(result.body, { statusCode: 200, body: 'faulty is fine' });
 }
 
-async function timedFetch(path: string): Promise<{ response: Response; body: string; ms: number }> {
+/** GET <path> on a user route, for a tenant (x-berth-tenant). */
+async function timedFetch(path: string, tenant: string): Promise<{ response: Response; body: string; ms: number }> {
   const started = performance.now();
-  const response = await fetch(`${berth.url}${path}`, { signal: AbortSignal.timeout(20_000) });
+  const response = await fetch(`${berth.url}${path}`, { headers: { 'x-berth-tenant': tenant }, signal: AbortSignal.timeout(STUCK_MS) });
   const body = await response.text();
   return { response, body, ms: performance.now() - started };
 }
@@ -175,45 +197,55 @@ describe('timeouts', () => {
   let spinInvocationId: string;
 
   test('a hanging handler: the HTTP route answers 504, and the next request succeeds', async () => {
-    const { response, body, ms } = await whileMisbehaving(() => timedFetch('/faulty?mode=hang'), { hangs: true });
+    const tenant = 'hang-route';
+    await assertFaultyServes(tenant, 'a warm-up request');
+    const { response, body, ms } = await whileMisbehaving(() => timedFetch('/faulty?mode=hang', tenant), { hangs: true });
     assert.equal(response.status, 504, body);
     assert.equal(JSON.parse(body).message, 'Endpoint request timed out');
     assertTimely(ms);
     hangInvocationId = response.headers.get('x-berth-invocation-id')!;
     assert.ok(hangInvocationId, 'x-berth-invocation-id on a timed-out request');
-    const next = await timedFetch('/faulty');
+    const next = await answered('GET /faulty after the timeout', timedFetch('/faulty', tenant));
     assert.equal(next.response.status, 200);
     assert.equal(next.body, 'faulty is fine');
   });
 
-  test('a hanging handler: the Invoke API answers 200 with a function error', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'faulty', { mode: 'hang' }), { hangs: true });
+  test('a hanging handler: the Invoke API answers 200 with a function error, and the next request succeeds', async () => {
+    const tenant = 'hang-api';
+    await assertFaultyServes(tenant, 'a warm-up request');
+    const result = await whileMisbehaving(() => invokeAs('faulty', tenant, { mode: 'hang' }), { hangs: true });
     const error = functionError(result);
     assert.ok(error.errorMessage.includes(TIMED_OUT), `errorMessage: ${error.errorMessage}`);
     assertTimely(result.ms);
     assert.match(result.log, /Task timed out after 1\.00 seconds/);
-    await assertFaultyRecovers();
+    await assertFaultyServes(tenant);
   });
 
-  test('an infinite loop times out the same way', async () => {
-    const route = await whileMisbehaving(() => timedFetch('/faulty?mode=spin'), { hangs: true });
+  test('an infinite loop times out the same way over the HTTP route', async () => {
+    const tenant = 'spin-route';
+    await assertFaultyServes(tenant, 'a warm-up request');
+    const route = await whileMisbehaving(() => timedFetch('/faulty?mode=spin', tenant), { hangs: true });
     assert.equal(route.response.status, 504, route.body);
     assertTimely(route.ms);
-    await assertFaultyRecovers();
+    await assertFaultyServes(tenant);
+  });
 
+  test('an infinite loop times out the same way over the Invoke API, and its process is killed', async () => {
+    const tenant = 'spin-api';
+    await assertFaultyServes(tenant, 'a warm-up request');
     const pidFile = path.join(berth.dir, 'spin.pid');
-    const result = await whileMisbehaving(() => invoke(berth.url, 'faulty', { mode: 'spin', pidFile }), { hangs: true });
+    const result = await whileMisbehaving(() => invokeAs('faulty', tenant, { mode: 'spin', pidFile }), { hangs: true });
     assert.ok(functionError(result).errorMessage.includes(TIMED_OUT), result.raw);
     assertTimely(result.ms);
+    spinInvocationId = result.invocationId!;
     // The spinning process is killed, not left burning a CPU.
     const pid = Number(readFileSync(pidFile, 'utf8'));
     await waitFor(() => !processAlive(pid), { what: `the spinning environment (pid ${pid}) to be killed`, timeoutMs: 5000 });
-    spinInvocationId = result.invocationId!;
-    await assertFaultyRecovers();
+    await assertFaultyServes(tenant);
   });
 
   test('a callback handler that never calls back, with a live setInterval, times out', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'stuckcb', {}), { hangs: true });
+    const result = await whileMisbehaving(() => invokeAs('stuckcb', 'stuck-cb', {}), { hangs: true });
     assert.ok(functionError(result).errorMessage.includes(TIMED_OUT), result.raw);
     assertTimely(result.ms);
   });
@@ -240,56 +272,64 @@ describe('timeouts', () => {
 
 describe('crashes', () => {
   test('process.exit(3) is a Runtime.ExitError, and the next request is served', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'faulty', { mode: 'exit' }), { hangs: false });
+    const tenant = 'exit';
+    await assertFaultyServes(tenant, 'a warm-up request');
+    const result = await whileMisbehaving(() => invokeAs('faulty', tenant, { mode: 'exit' }), { hangs: false });
     const error = functionError(result);
     assert.equal(error.errorType, 'Runtime.ExitError');
     assert.match(error.errorMessage, /exit status 3/);
-    await assertFaultyRecovers();
+    await assertFaultyServes(tenant);
   });
 
-  test('an uncaught exception from a timer is a function error with its message', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'faulty', { mode: 'uncaught' }), { hangs: false });
+  test('an uncaught exception from a timer is a function error with its message, and the next request is served', async () => {
+    const tenant = 'uncaught';
+    await assertFaultyServes(tenant, 'a warm-up request');
+    const result = await whileMisbehaving(() => invokeAs('faulty', tenant, { mode: 'uncaught' }), { hangs: false });
     const error = functionError(result);
     assert.match(error.errorMessage, /thrown from a timer/);
     assert.ok(result.ms < 1000, `the crash should be reported at once, not at the timeout; took ${result.ms.toFixed(0)} ms`);
-    await assertFaultyRecovers();
+    await assertFaultyServes(tenant);
   });
 
-  test('an unhandled promise rejection is a function error', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'faulty', { mode: 'unhandled' }), { hangs: false });
+  test('an unhandled promise rejection is a function error, and the next request is served', async () => {
+    const tenant = 'unhandled';
+    await assertFaultyServes(tenant, 'a warm-up request');
+    const result = await whileMisbehaving(() => invokeAs('faulty', tenant, { mode: 'unhandled' }), { hangs: false });
     const error = functionError(result);
     assert.match(error.errorMessage, /nobody handles this/);
-    await assertFaultyRecovers();
+    await assertFaultyServes(tenant);
   });
 
-  test('crashes over the HTTP route are 502s', async () => {
-    for (const mode of ['exit', 'uncaught', 'unhandled']) {
-      const { response, body } = await timedFetch(`/faulty?mode=${mode}`);
+  for (const mode of ['exit', 'uncaught', 'unhandled']) {
+    test(`a crash (${mode}) over the HTTP route is a 502, and the next request is served`, async () => {
+      const tenant = `route-${mode}`;
+      await assertFaultyServes(tenant, 'a warm-up request');
+      const { response, body } = await whileMisbehaving(() => timedFetch(`/faulty?mode=${mode}`, tenant), { hangs: false });
       assert.equal(response.status, 502, `${mode}: ${body}`);
       assert.equal(JSON.parse(body).message, 'Internal Server Error');
-    }
-    await assertFaultyRecovers();
-  });
+      await assertFaultyServes(tenant);
+    });
+  }
 });
 
 describe('memory limit', () => {
-  test('allocating Buffers past memory: 128 is Runtime.OutOfMemory, and the next request is served', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'hog', { mode: 'buffers' }), { hangs: false });
-    const error = functionError(result);
-    assert.equal(error.errorType, 'Runtime.OutOfMemory', result.raw);
-    const next = await invoke(berth.url, 'hog', {});
-    assert.equal(next.functionError, null, next.raw);
-    assert.deepEqual(next.body, { fine: true });
-  });
-
-  test('filling the JavaScript heap past memory: 128 is Runtime.OutOfMemory, and the next request is served', async () => {
-    const result = await whileMisbehaving(() => invoke(berth.url, 'hog', { mode: 'heap' }), { hangs: false });
-    const error = functionError(result);
-    assert.equal(error.errorType, 'Runtime.OutOfMemory', result.raw);
-    const next = await invoke(berth.url, 'hog', {});
-    assert.equal(next.functionError, null, next.raw);
-    assert.deepEqual(next.body, { fine: true });
-  });
+  for (const [mode, how] of [
+    ['buffers', 'allocating Buffers'],
+    ['heap', 'filling the JavaScript heap'],
+  ] as const) {
+    test(`${how} past memory: 128 is Runtime.OutOfMemory, and the next request is served`, async () => {
+      const tenant = `oom-${mode}`;
+      const warm = await answered('a warm-up request', invokeAs('hog', tenant, {}));
+      assert.deepEqual(warm.body, { fine: true });
+      const result = await whileMisbehaving(() => invokeAs('hog', tenant, { mode }), { hangs: false });
+      const error = functionError(result);
+      assert.equal(error.errorType, 'Runtime.OutOfMemory', result.raw);
+      assert.match(error.errorMessage, /memory/i);
+      const next = await answered(`the next request after the failure (hog, tenant ${tenant})`, invokeAs('hog', tenant, {}));
+      assert.equal(next.functionError, null, next.raw);
+      assert.deepEqual(next.body, { fine: true });
+    });
+  }
 });
 
 describe('stored logs', () => {
@@ -356,6 +396,6 @@ describe('the gateway', () => {
     assert.equal(health.status, 'ok');
     assert.equal(health.pid, berth.process.pid, 'the same gateway process answers');
     await assertHealthyAnswers();
-    await assertFaultyRecovers();
+    await assertFaultyServes('after-all', 'a request after all the failures');
   });
 });

@@ -7,7 +7,7 @@ CREATE TABLE functions (
 );
 
 CREATE TABLE invocations (
-  id               TEXT PRIMARY KEY,
+  id               TEXT PRIMARY KEY,  -- time-ordered UUIDv7, so inserts append
   function_name    TEXT NOT NULL,
   tenant_id        TEXT,
   trigger          TEXT NOT NULL,
@@ -23,7 +23,7 @@ CREATE TABLE invocations (
 CREATE INDEX invocations_by_function ON invocations (function_name, started_at);
 
 CREATE TABLE logs (
-  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq            INTEGER PRIMARY KEY,  -- rowid: increasing, a cursor for following
   invocation_id  TEXT NOT NULL,
   function_name  TEXT NOT NULL,
   tenant_id      TEXT,

@@ -3,8 +3,8 @@
  * checks the tenant against the isolation policy, takes an environment from the
  * function's pool, runs the invocation and records it with its logs.
  */
-import { randomUUID } from 'node:crypto';
 import { BerthError } from '../errors.js';
+import { invocationId } from '../ids.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import type { InvocationRequest, InvocationResult } from '../types.js';
@@ -39,7 +39,7 @@ export class Dispatcher {
 
     this.inFlight++;
     try {
-      const id = randomUUID();
+      const id = invocationId();
       const env = await pool.acquire(tenantId);
       const init = env.takeInit();
       const startedAt = Date.now();

@@ -4,7 +4,7 @@
  * A transaction per invocation would cost more than the invocation itself.
  */
 
-const FLUSH_INTERVAL_MS = 10;
+const FLUSH_INTERVAL_MS = 25;
 const MAX_BATCH = 500;
 import type { InvocationRecord, LogChunk, Store } from '../store/index.js';
 

@@ -54,6 +54,8 @@ export class Environment {
   key: string | undefined;
   lastUsed = Date.now();
   initMs: number | undefined;
+  /** Highest resident memory seen (MB), reported for invocations whose process died. */
+  private peakRssMb = 0;
   /** Init's output and duration, reported with the first invocation only. */
   private pendingInit: { log: string; initMs: number } | undefined;
   private initError: FunctionError | undefined;
@@ -135,13 +137,13 @@ export class Environment {
             this.finish({
               ...(message.error ? { error: message.error } : { payload: message.payload }),
               status: message.error ? 'failed' : 'succeeded',
-              maxMemoryMb: Math.ceil(message.maxRssKb / 1024),
+              maxMemoryMb: (this.peakRssMb = Math.max(this.peakRssMb, Math.ceil(message.maxRssKb / 1024))),
               durationMs: message.durationMs,
               lost: false,
             });
             break;
           case 'fatal':
-            this.finish({ error: message.error, status: 'failed', maxMemoryMb: 0, lost: true });
+            this.finish({ error: message.error, status: 'failed', maxMemoryMb: this.peakRssMb, lost: true });
             break;
         }
       });
@@ -184,7 +186,7 @@ export class Environment {
       return Promise.resolve({
         error: this.initError ?? { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited before the invocation', trace: [] },
         status: 'failed',
-        maxMemoryMb: 0,
+        maxMemoryMb: this.peakRssMb,
         log: '',
         lost: true,
       });
@@ -209,6 +211,7 @@ export class Environment {
     try {
       const statm = await readFile(`/proc/${pid}/statm`, 'utf8');
       const rssBytes = Number(statm.split(' ')[1]) * PAGE_SIZE;
+      this.peakRssMb = Math.max(this.peakRssMb, Math.ceil(rssBytes / 1024 / 1024));
       if (rssBytes > this.spec.memoryMb * 1024 * 1024 && this.running) {
         this.running.killedFor = 'memory';
         this.child.kill('SIGKILL');
@@ -216,10 +219,6 @@ export class Environment {
     } catch {
       // The process exited between the check and the read; 'exit' reports it.
     }
-  }
-
-  get busy(): boolean {
-    return this.running !== undefined;
   }
 
   kill(): void {
@@ -246,7 +245,7 @@ export class Environment {
       return {
         status: 'timed_out',
         error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${id} Error: Task timed out after ${seconds} seconds`, trace: [] },
-        maxMemoryMb: 0,
+        maxMemoryMb: this.peakRssMb,
         lost: true,
       };
     }
@@ -271,7 +270,7 @@ export class Environment {
         errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`}`,
         trace: [],
       },
-      maxMemoryMb: 0,
+      maxMemoryMb: this.peakRssMb,
       lost: true,
     };
   }

@@ -28,6 +28,7 @@ const QUEUE_BUDGET_MS = 2;
 const IPC_OVERHEAD_MS = 0.1;
 const OCCUPANCY_SAMPLES = 31;
 const MAX_READY = 32;
+const REFILL_DELAY_MS = 15;
 
 export interface PoolStats {
   ready: number;
@@ -60,6 +61,7 @@ export class FunctionPool implements BudgetMember {
   /** Ready-pool claims in the current and previous second, to size the pool to demand. */
   private claims = { current: 0, previous: 0, window: 0 };
   private closed = false;
+  private refillTimer: NodeJS.Timeout | undefined;
   /** Init failed last time: start environments only on demand, so a broken function does not respawn forever. */
   private initFailing = false;
 
@@ -92,9 +94,9 @@ export class FunctionPool implements BudgetMember {
    * `handlerMs` is the handler's own duration, as measured in the sandbox.
    */
   release(env: Environment, reusable: boolean, handlerMs: number): void {
-    this.busy.delete(env);
     const key = env.key!;
-    this.busyByKey.set(key, (this.busyByKey.get(key) ?? 1) - 1);
+    // An environment that died is already forgotten (and uncounted) by its exit handler.
+    if (this.busy.delete(env)) this.busyByKey.set(key, this.busyByKey.get(key)! - 1);
     this.occupancy[this.occupancyNext] = handlerMs + IPC_OVERHEAD_MS;
     this.occupancyNext = (this.occupancyNext + 1) % OCCUPANCY_SAMPLES;
     if (!reusable || this.spec.isolation === 'fresh' || this.closed || env.state !== 'ready') {
@@ -168,6 +170,7 @@ export class FunctionPool implements BudgetMember {
   async close(): Promise<void> {
     while (this.busy.size > 0 || this.waiters.length > 0) await new Promise((r) => setTimeout(r, 10));
     this.closed = true;
+    clearTimeout(this.refillTimer);
     this.budget.unregister(this);
     for (const env of [...this.ready, ...[...this.idle.values()].flat()]) env.kill();
     this.ready.length = 0;
@@ -247,8 +250,21 @@ export class FunctionPool implements BudgetMember {
     const env = this.ready.shift();
     if (!env) return undefined;
     this.countClaim();
-    this.refill();
+    this.scheduleRefill();
     return env;
+  }
+
+  /**
+   * Starting a process costs the platform a few ms of CPU (fork/exec) plus a core for the
+   * child's boot; doing it the moment an environment is claimed would slow the very
+   * invocation that claimed it. So the replacement starts a moment later.
+   */
+  private scheduleRefill(): void {
+    if (this.refillTimer) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      this.refill();
+    }, REFILL_DELAY_MS);
   }
 
   /** Ready environments to keep: the configured minimum, or recent claims per second if demand is higher. */
@@ -275,8 +291,8 @@ export class FunctionPool implements BudgetMember {
       const env = this.spawn();
       void env.ready().then(() => {
         this.startingForReady--;
-        this.budget.endStart();
         this.place(env);
+        this.budget.endStart();
       });
     }
   }

@@ -1,4 +1,5 @@
-/** HTTP clients for a running Berth: the Lambda Invoke API, Berth's own API, and polling. */
+/** HTTP clients for a running Berth (the Lambda Invoke API, Berth's own API), polling, and a bounded stop. */
+import type { RunningBerth } from './project.js';
 
 export interface InvokeOptions {
   /** Sent as `x-amz-tenant-id` (default) or `x-berth-tenant`. */
@@ -136,4 +137,27 @@ export function processAlive(pid: number): boolean {
 /** Escapes text for use inside a RegExp. */
 export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Stops a server started with startBerth(), like its stop() but bounded: SIGTERM, then
+ * SIGKILL if it has not exited within `timeoutMs`, so a server that cannot shut down
+ * never hangs a test file. Returns the exit code (null after a signal), or 'hung'.
+ */
+export async function stopWithin(berth: RunningBerth, timeoutMs = 10_000): Promise<number | null | 'hung'> {
+  const child = berth.process;
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((resolve) => {
+    timer = setTimeout(() => resolve('hung'), timeoutMs);
+  });
+  const result = await Promise.race([exited, hung]);
+  clearTimeout(timer);
+  if (result === 'hung') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return result;
 }

@@ -44,8 +44,9 @@ function capture(chunk: unknown, encoding?: unknown): void {
       : Buffer.from(chunk as Uint8Array).toString(typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   if (currentId === undefined && lastId === undefined) initBuffer += text;
   else buffer += text;
-  // Long-running invocations stream their logs instead of holding them to the end.
-  if (buffer.length > 64 * 1024) flush();
+  // During an invocation every write goes out at once: a handler that then blocks its
+  // event loop (and is killed for it) must not take what it printed with it.
+  if (currentId !== undefined || buffer.length > 64 * 1024) flush();
 }
 
 export function installLogCapture(send: Ship): void {

@@ -56,6 +56,16 @@ process.on('beforeExit', () => {
   report(id, null, drainResult ? drainResult.value : null);
 });
 
+/** Lambda reports an unhandled rejection under its own error type, naming the reason. */
+function rejectionError(reason: unknown) {
+  const error = toFunctionError(reason);
+  return {
+    errorType: 'Runtime.UnhandledPromiseRejection',
+    errorMessage: error.errorType === 'string' ? error.errorMessage : `${error.errorType}: ${error.errorMessage}`,
+    trace: error.trace,
+  };
+}
+
 function fatal(err: unknown, exitCode: number): void {
   const id = running?.id;
   if (id === undefined) {
@@ -64,7 +74,7 @@ function fatal(err: unknown, exitCode: number): void {
     process.exit(exitCode);
   }
   running = undefined;
-  const error = toFunctionError(err);
+  const error = exitCode === 128 ? rejectionError(err) : toFunctionError(err);
   console.error('Invoke Error', JSON.stringify(error));
   setInvocation(undefined);
   send({ t: 'fatal', id, error });
