@@ -309,16 +309,25 @@ setTimeout(() => {
 console.log(`bench:http: ${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, ${CORES} cores`);
 
 const startLimit = await attempt(`process-start limit (${CORES} in parallel, ${SPAWN_SECONDS} s)`, processStartLimit);
-const a = await attempt('(a) node:http', () => withServer(baseline('bare'), {}, (s) => load(s.url)));
+// Flatten "server failed to start" and "this part failed" into one Error per figure.
+const pick = <T, K extends keyof T>(r: T | Error, key: K): T[K] | Error => (r instanceof Error ? r : r[key]);
+
+// Besides the loaded run, one connection: with no queue, the added p50 is Berth's own
+// per-request cost (at 50 connections it is mostly waiting in line, by Little's law).
+const bare = await attempt('(a) node:http', () =>
+  withServer(baseline('bare'), {}, async (s) => ({ result: await load(s.url), single: await load(s.url, undefined, 1) })),
+);
+const a = pick(bare, 'result');
 const b = await attempt('(b) Express + lambda wrapper', () => withServer(baseline('express'), {}, (s) => load(s.url)));
 
 const warmCfg = berth('warm');
 const warm = await attempt('(c) Berth warm', () =>
   withServer(warmCfg.args, warmCfg.env, async (s) => {
     const result = await load(s.url);
+    const single = await load(s.url, undefined, 1);
     await sleep(1000); // let the environments go idle before reading their RSS
     const rss = await attempt('idle environment RSS', async () => idleEnvironmentRss(s.child.pid!));
-    return { result, rss };
+    return { result, single, rss };
   }),
 );
 
@@ -349,13 +358,13 @@ const fresh = await attempt('(e) Berth fresh', () =>
   }),
 );
 
-// Flatten "server failed to start" and "this part failed" into one Error per figure.
-const pick = <T, K extends keyof T>(r: T | Error, key: K): T[K] | Error => (r instanceof Error ? r : r[key]);
 const c = pick(warm, 'result');
 const e = pick(fresh, 'result');
 const d = pick(tenantRun, 'result');
 const tenantCold = pick(tenantRun, 'coldSeconds');
 const rss = pick(warm, 'rss');
+const aSingle = pick(bare, 'single');
+const cSingle = pick(warm, 'single');
 const underRefill = pick(fresh, 'underRefill');
 const exhausted = pick(fresh, 'exhausted');
 
@@ -402,6 +411,14 @@ const extraTable = table(
     [`Fresh time-to-handler, pool exhausted (bursts of ${CONNECTIONS})`, value(exhausted, probeText), '', ''],
     [`Process-start limit (${CORES} in parallel, ${SPAWN_SECONDS} s)`, value(startLimit, (v) => `${v.toFixed(1)} processes/s`), '', ''],
     ['(e) fresh req/s ÷ process-start limit', E && limit ? times(E.rps / limit) : 'n/a', '≥0.80×', targets.e![1] === undefined ? 'n/a' : met(targets.e![1])],
+    [
+      '(c) at 1 connection: p50 added to (a) at 1 connection',
+      aSingle instanceof Error || cSingle instanceof Error
+        ? `error: ${(aSingle instanceof Error ? aSingle : (cSingle as Error)).message}`
+        : `+${ms(cSingle.p50 - aSingle.p50)} ms (p50 ${ms(cSingle.p50)} vs ${ms(aSingle.p50)} ms; ${cSingle.rps.toFixed(0)} vs ${aSingle.rps.toFixed(0)} req/s)`,
+      '≤1 ms',
+      aSingle instanceof Error || cSingle instanceof Error ? 'n/a' : met(cSingle.p50 - aSingle.p50 <= 1),
+    ],
     [`(d) cold start: first request of ${TENANTS} tenants at once, all answered after`, value(tenantCold, (v) => `${v.toFixed(2)} s`), '', ''],
     ['Idle warm environment RSS (median)', value(rss, (v) => `${v.mb.toFixed(1)} MB (n=${v.n})`), '', ''],
   ],
@@ -423,5 +440,5 @@ ${mainTable}
 ${extraTable}
 -----------------------------------------`);
 
-const all = [startLimit, a, b, c, d, e, tenantCold, rss, underRefill, exhausted];
+const all = [startLimit, a, b, c, d, e, aSingle, cSingle, tenantCold, rss, underRefill, exhausted];
 process.exitCode = all.some((r) => r instanceof Error) ? 1 : 0;

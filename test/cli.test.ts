@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, spawnCli, waitForText } from './helpers/cli.js';
-import { berthHome, makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
+import { waitForText } from './helpers/cli.js';
+import { waitFor } from './helpers/lambda.js';
+import { berthHome, makeProject, runCli, spawnCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 const HELLO_YML = `
 functions:
@@ -64,14 +65,10 @@ describe('against a running instance found through the registry', () => {
     assert.doesNotMatch(result.stdout, /START RequestId|REPORT RequestId/);
     // It ran on the server, which recorded it as an Invoke API call.
     const id = /START RequestId: ([0-9a-f-]{36})/.exec(result.stderr)![1]!;
-    const record = await eventually(
-      async () => {
+    const record = await waitFor(async () => {
         const response = await fetch(`${berth.url}/_berth/invocations/${id}`);
         return response.ok ? ((await response.json()) as { functionName: string; trigger: string }) : undefined;
-      },
-      2000,
-      'the invocation record',
-    );
+      }, { what: 'the invocation record', timeoutMs: 2000 });
     assert.equal(record.functionName, 'hello');
     assert.equal(record.trigger, 'invoke-api');
   });
@@ -104,14 +101,10 @@ describe('against a running instance found through the registry', () => {
 
   test('berth logs <fn> --limit N prints START/END/REPORT of the last N invocations', async () => {
     for (const marker of ['limit-a', 'limit-b', 'limit-c']) await invokeApi(berth.url, 'hello', { marker });
-    const result = await eventually(
-      async () => {
+    const result = await waitFor(async () => {
         const run = await cli(['logs', 'hello', '--limit', '2']);
         return run.stdout.includes('marker limit-c') ? run : undefined;
-      },
-      3000,
-      'the last invocation in berth logs',
-    );
+      }, { what: 'the last invocation in berth logs', timeoutMs: 3000 });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(linesWith(result.stdout, 'START RequestId:').length, 2);
     assert.equal(linesWith(result.stdout, 'END RequestId:').length, 2);
@@ -261,7 +254,7 @@ describe('berth dev', () => {
   test('after the handler file changes, the next request returns the new value within seconds', async () => {
     const changed = Date.now();
     writeFileSync(file, handler('v3'));
-    await eventually(async () => ((await version()) === 'v3' ? true : undefined), 5000, 'serving v3');
+    await waitFor(async () => ((await version()) === 'v3' ? true : undefined), { what: 'serving v3', timeoutMs: 5000 });
     assert.ok(Date.now() - changed < 5000);
     // And it stays on the new code.
     assert.equal(await version(), 'v3');

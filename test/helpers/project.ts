@@ -31,25 +31,54 @@ export interface RunResult {
 
 /** Runs `berth <args>` to completion. */
 export function runCli(args: string[], options: { cwd?: string; home?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const cli = spawnCli(args, options);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [berthBin, ...args], {
-      cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, BERTH_HOME: options.home ?? berthHome() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`berth ${args.join(' ')} did not finish in time\nstdout: ${stdout}\nstderr: ${stderr}`));
+      cli.process.kill('SIGKILL');
+      reject(new Error(`berth ${args.join(' ')} did not finish in time\nstdout: ${cli.stdout()}\nstderr: ${cli.stderr()}`));
     }, options.timeoutMs ?? 30_000);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': by then everything the command printed has been read.
+    cli.process.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout: cli.stdout(), stderr: cli.stderr() });
     });
   });
+}
+
+export interface SpawnedCli {
+  process: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal (default SIGTERM) and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `berth <args>` without waiting for it to finish. */
+export function spawnCli(args: string[], options: { cwd?: string; home?: string } = {}): SpawnedCli {
+  const child = spawn(process.execPath, [berthBin, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    env: { ...process.env, BERTH_HOME: options.home ?? berthHome() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return {
+    process: child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+        child.kill(signal);
+      }),
+  };
 }
 
 export interface RunningBerth {
