@@ -8,10 +8,12 @@
  * invocation does not pay for a process start; the ready pool follows demand,
  * refills in the background and shrinks when idle.
  *
- * Scale-out: a request that finds no idle environment for its key starts a new one
- * unless the environments it could reuse will free up sooner than a new one starts.
- * For sub-millisecond handlers that avoids running a process per connection, which on
- * a small machine costs more in context switches than it gains in parallelism.
+ * Scale-out: a request that finds no idle environment for its key starts a new one,
+ * unless recent invocation times say the environments already running for that key
+ * will serve it within QUEUE_BUDGET_MS. For sub-millisecond handlers that avoids a
+ * process per connection, which on a small machine costs more in context switches than
+ * it gains in parallelism; slow handlers still get one environment per concurrent
+ * request, as on Lambda.
  */
 import type { FunctionSpec } from '../types.js';
 import type { BudgetMember, EnvironmentBudget } from './budget.js';
