@@ -20,16 +20,18 @@ function instancesDir(): string {
   return path.join(process.env.BERTH_HOME ?? path.join(os.homedir(), '.berth'), 'instances');
 }
 
+function instanceFile(info: InstanceInfo): string {
+  return path.join(instancesDir(), `${info.pid}-${info.startedAt}.json`);
+}
+
 export function registerInstance(info: InstanceInfo): () => void {
-  const dir = instancesDir();
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${info.pid}-${info.startedAt}.json`);
-  writeFileSync(file, JSON.stringify(info));
-  return () => rmSync(file, { force: true });
+  mkdirSync(instancesDir(), { recursive: true });
+  updateInstance(info);
+  return () => rmSync(instanceFile(info), { force: true });
 }
 
 export function updateInstance(info: InstanceInfo): void {
-  writeFileSync(path.join(instancesDir(), `${info.pid}-${info.startedAt}.json`), JSON.stringify(info));
+  writeFileSync(instanceFile(info), JSON.stringify(info));
 }
 
 /** Instances whose process is still alive; files left by dead processes are removed. */

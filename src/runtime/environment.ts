@@ -53,7 +53,6 @@ export class Environment {
   /** The isolation key (tenant) this environment is bound to, once bound. */
   key: string | undefined;
   lastUsed = Date.now();
-  initMs: number | undefined;
   /** Highest resident memory seen (MB), reported for invocations whose process died. */
   private peakRssMb = 0;
   /** Init's output and duration, reported with the first invocation only. */
@@ -118,7 +117,6 @@ export class Environment {
         switch (message.t) {
           case 'ready':
             clearTimeout(initTimer);
-            this.initMs = message.initMs;
             this.pendingInit = { log: message.log, initMs: message.initMs };
             if (this.state === 'starting') this.state = 'ready';
             resolve();
