@@ -60,6 +60,9 @@ export class FunctionPool implements BudgetMember {
    */
   private readonly occupancy: number[] = [];
   private occupancyNext = 0;
+  /** The median of `occupancy`, recomputed only after a new sample. */
+  private occupancyMedian: number | undefined;
+  private occupancyStale = false;
   /** Ready-pool claims in the current and previous second, to size the pool to demand. */
   private claims = { current: 0, previous: 0, window: 0 };
   private closed = false;
@@ -101,6 +104,7 @@ export class FunctionPool implements BudgetMember {
     if (this.busy.delete(env)) this.busyByKey.set(key, this.busyByKey.get(key)! - 1);
     this.occupancy[this.occupancyNext] = handlerMs + IPC_OVERHEAD_MS;
     this.occupancyNext = (this.occupancyNext + 1) % OCCUPANCY_SAMPLES;
+    this.occupancyStale = true;
     if (!reusable || this.spec.isolation === 'fresh' || this.closed || env.state !== 'ready') {
       env.kill();
       return;
@@ -223,9 +227,12 @@ export class FunctionPool implements BudgetMember {
   }
 
   private medianOccupancy(): number | undefined {
-    if (this.occupancy.length === 0) return undefined;
-    const sorted = [...this.occupancy].sort((a, b) => a - b);
-    return sorted[sorted.length >> 1];
+    if (this.occupancyStale) {
+      const sorted = [...this.occupancy].sort((a, b) => a - b);
+      this.occupancyMedian = sorted[sorted.length >> 1];
+      this.occupancyStale = false;
+    }
+    return this.occupancyMedian;
   }
 
   private hand(waiter: Waiter, env: Environment): void {
