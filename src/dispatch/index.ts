@@ -40,17 +40,20 @@ export class Dispatcher {
     this.inFlight++;
     try {
       const id = invocationId();
-      const env = await pool.acquire(tenantId);
-      const init = env.takeInit();
       const startedAt = Date.now();
       const started = performance.now();
-      const outcome = await env.invoke(
-        { id, event: request.event, deadlineMs: startedAt + spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext },
-        spec.timeoutSeconds * 1000,
-      );
+      const message = { id, event: request.event, timeoutMs: spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext };
+      let init;
+      let outcome;
+      // An invocation queued behind one that crashed its environment never started: run it on another.
+      do {
+        const env = await pool.acquire(tenantId);
+        init = env.takeInit();
+        outcome = await env.invoke(message);
+        pool.release(env, !outcome.lost, outcome.durationMs);
+      } while (outcome.notStarted);
       // Lambda reports the handler's time; when the process died, the time we waited for it.
       const durationMs = outcome.durationMs ?? performance.now() - started;
-      pool.release(env, !outcome.lost, durationMs);
 
       const report = {
         id,

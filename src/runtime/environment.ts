@@ -26,6 +26,8 @@ export interface Outcome {
   durationMs?: number;
   /** The environment is gone and must not be reused. */
   lost: boolean;
+  /** The invocation was queued in an environment that died before starting it: run it elsewhere. */
+  notStarted?: boolean;
 }
 
 export interface EnvironmentOptions {
@@ -37,10 +39,14 @@ export interface EnvironmentOptions {
 
 type State = 'starting' | 'ready' | 'busy' | 'failed' | 'dead';
 
-interface Running {
+interface Queued {
   id: string;
-  log: string;
+  timeoutMs: number;
   resolve: (outcome: Outcome) => void;
+}
+
+interface Running extends Queued {
+  log: string;
   timer: NodeJS.Timeout;
   /** Why the platform killed the process, if it did. */
   killedFor?: 'timeout' | 'memory';
@@ -59,6 +65,8 @@ export class Environment {
   private pendingInit: { log: string; initMs: number } | undefined;
   private initError: FunctionError | undefined;
   private running: Running | undefined;
+  /** Sent while another runs; the sandbox starts it next (see protocol.ts). */
+  private queued: Queued | undefined;
   private readonly child: ChildProcess;
   private readonly readyPromise: Promise<void>;
   private readonly onExit: (env: Environment) => void;
@@ -179,7 +187,16 @@ export class Environment {
     return init;
   }
 
-  invoke(message: Omit<InvokeMessage, 't'>, timeoutMs: number): Promise<Outcome> {
+  /** Whether another invocation can be sent now: nothing queued behind the running one. */
+  get canQueue(): boolean {
+    return this.queued === undefined && this.state !== 'dead';
+  }
+
+  /**
+   * Runs an invocation, or queues it behind the running one (one at most). Its timeout
+   * starts when the sandbox starts it.
+   */
+  invoke(message: Omit<InvokeMessage, 't'>): Promise<Outcome> {
     if (this.initError || this.state === 'dead') {
       return Promise.resolve({
         error: this.initError ?? { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited before the invocation', trace: [] },
@@ -189,17 +206,24 @@ export class Environment {
         lost: true,
       });
     }
-    this.state = 'busy';
+    if (this.queued) throw new Error(`environment ${this.id} already has an invocation queued`);
     return new Promise<Outcome>((resolve) => {
-      const timer = setTimeout(() => {
-        if (!this.running) return;
-        this.running.killedFor = 'timeout';
-        this.child.kill('SIGKILL');
-      }, timeoutMs);
-      this.running = { id: message.id, log: '', resolve, timer };
-      memoryWatchdog.watch(this);
+      const entry = { id: message.id, timeoutMs: message.timeoutMs, resolve };
+      if (this.running) this.queued = entry;
+      else this.start(entry);
       this.child.send({ t: 'invoke', ...message });
     });
+  }
+
+  private start(entry: Queued): void {
+    this.state = 'busy';
+    const timer = setTimeout(() => {
+      if (this.running?.id !== entry.id) return;
+      this.running.killedFor = 'timeout';
+      this.child.kill('SIGKILL');
+    }, entry.timeoutMs);
+    this.running = { ...entry, log: '', timer };
+    memoryWatchdog.watch(this);
   }
 
   /** Called by the memory watchdog. */
@@ -233,6 +257,12 @@ export class Environment {
     this.lastUsed = Date.now();
     if (this.state === 'busy') this.state = outcome.lost ? 'dead' : 'ready';
     running.resolve({ ...outcome, log: running.log });
+    const queued = this.queued;
+    this.queued = undefined;
+    if (!queued) return;
+    // The sandbox starts the queued invocation as soon as it has reported this one.
+    if (!outcome.lost) this.start(queued);
+    else queued.resolve({ status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true });
   }
 
   private exitOutcome(code: number | null, signal: NodeJS.Signals | null): Omit<Outcome, 'log'> {

@@ -48,7 +48,8 @@ export class FunctionPool implements BudgetMember {
   readonly spec: FunctionSpec;
   private readonly ready: Environment[] = [];
   private readonly idle = new Map<string, Environment[]>();
-  private readonly busy = new Set<Environment>();
+  /** Environments with invocations outstanding, and how many (1, or 2 when one is queued). */
+  private readonly busy = new Map<Environment, number>();
   private readonly busyByKey = new Map<string, number>();
   private readonly waiters: Waiter[] = [];
   /** Environments being started for a waiting key, and for the ready pool. */
@@ -83,11 +84,14 @@ export class FunctionPool implements BudgetMember {
     return this.spec.isolation === 'warm' ? WARM_KEY : (tenantId ?? '');
   }
 
-  /** An environment for this tenant, bound and marked busy. */
+  /**
+   * An environment for this tenant, bound and counted busy: an idle one, else (for fast
+   * handlers) a running one with nothing queued yet, else one that frees up or starts.
+   */
   acquire(tenantId: string | undefined): Promise<Environment> {
     const key = this.keyFor(tenantId);
-    const idle = this.takeIdle(key);
-    if (idle) return Promise.resolve(this.markBusy(idle, key));
+    const env = this.takeIdle(key) ?? this.pipelinable(key);
+    if (env) return Promise.resolve(this.markBusy(env, key));
     return new Promise<Environment>((resolve) => {
       this.waiters.push({ key, resolve });
       this.scale();
@@ -98,26 +102,40 @@ export class FunctionPool implements BudgetMember {
    * Returns an environment after an invocation; `reusable` is false when it must die.
    * `handlerMs` is the handler's own duration, as measured in the sandbox.
    */
-  release(env: Environment, reusable: boolean, handlerMs: number): void {
+  release(env: Environment, reusable: boolean, handlerMs: number | undefined): void {
     const key = env.key!;
+    const outstanding = (this.busy.get(env) ?? 1) - 1;
     // An environment that died is already forgotten (and uncounted) by its exit handler.
-    if (this.busy.delete(env)) this.busyByKey.set(key, this.busyByKey.get(key)! - 1);
-    this.occupancy[this.occupancyNext] = handlerMs + IPC_OVERHEAD_MS;
-    this.occupancyNext = (this.occupancyNext + 1) % OCCUPANCY_SAMPLES;
-    this.occupancyStale = true;
-    if (!reusable || this.spec.isolation === 'fresh' || this.closed || env.state !== 'ready') {
-      env.kill();
+    if (this.busy.has(env)) {
+      if (outstanding > 0) this.busy.set(env, outstanding);
+      else {
+        this.busy.delete(env);
+        this.busyByKey.set(key, this.busyByKey.get(key)! - 1);
+      }
+    }
+    if (handlerMs !== undefined) {
+      this.occupancy[this.occupancyNext] = handlerMs + IPC_OVERHEAD_MS;
+      this.occupancyNext = (this.occupancyNext + 1) % OCCUPANCY_SAMPLES;
+      this.occupancyStale = true;
+    }
+    if (!reusable || this.spec.isolation === 'fresh' || this.closed || env.state === 'dead' || env.state === 'failed') {
+      if (outstanding <= 0) env.kill();
       return;
     }
-    const index = this.waiters.findIndex((w) => w.key === key);
-    if (index >= 0) {
+    // Hand the environment on to waiters of its tenant while it has room for them.
+    for (;;) {
+      const assigned = this.busy.get(env) ?? 0;
+      if (assigned > 1 || (assigned === 1 && !(this.canPipeline() && env.canQueue))) break;
+      const index = this.waiters.findIndex((w) => w.key === key);
+      if (index < 0) break;
       const [waiter] = this.waiters.splice(index, 1);
       waiter!.resolve(this.markBusy(env, key));
-      return;
     }
-    const list = this.idle.get(key) ?? [];
-    list.push(env);
-    this.idle.set(key, list);
+    if (!this.busy.has(env)) {
+      const list = this.idle.get(key) ?? [];
+      list.push(env);
+      this.idle.set(key, list);
+    }
   }
 
   onCapacity(): void {
@@ -135,7 +153,7 @@ export class FunctionPool implements BudgetMember {
 
   /** Process ids of live environments, for tooling. */
   pids(): number[] {
-    const all = [...this.ready, ...this.busy, ...[...this.idle.values()].flat()];
+    const all = [...this.ready, ...this.busy.keys(), ...[...this.idle.values()].flat()];
     return all.map((env) => env.pid).filter((pid): pid is number => pid !== undefined);
   }
 
@@ -242,9 +260,30 @@ export class FunctionPool implements BudgetMember {
 
   private markBusy(env: Environment, key: string): Environment {
     env.key = key;
-    this.busy.add(env);
-    this.busyByKey.set(key, (this.busyByKey.get(key) ?? 0) + 1);
+    const outstanding = this.busy.get(env) ?? 0;
+    this.busy.set(env, outstanding + 1);
+    if (outstanding === 0) this.busyByKey.set(key, (this.busyByKey.get(key) ?? 0) + 1);
     return env;
+  }
+
+  /**
+   * Queueing a second invocation inside a running environment pays off only when
+   * handlers are fast: the sandbox then finds its next message waiting instead of being
+   * woken for it. Slow handlers get another environment instead.
+   */
+  private canPipeline(): boolean {
+    if (this.spec.isolation === 'fresh') return false;
+    const occupancyMs = this.medianOccupancy();
+    return occupancyMs !== undefined && occupancyMs <= QUEUE_BUDGET_MS;
+  }
+
+  /** A running environment of this key with room for a queued invocation, if pipelining pays. */
+  private pipelinable(key: string): Environment | undefined {
+    if (!this.canPipeline()) return undefined;
+    for (const [env, outstanding] of this.busy) {
+      if (outstanding === 1 && env.key === key && env.canQueue && env.state === 'busy') return env;
+    }
+    return undefined;
   }
 
   private takeIdle(key: string): Environment | undefined {
@@ -334,7 +373,7 @@ export class FunctionPool implements BudgetMember {
   }
 
   private forget(env: Environment): void {
-    if (this.busy.delete(env)) this.busyByKey.set(env.key!, (this.busyByKey.get(env.key!) ?? 1) - 1);
+    if (this.busy.delete(env)) this.busyByKey.set(env.key!, this.busyByKey.get(env.key!)! - 1);
     const readyIndex = this.ready.indexOf(env);
     if (readyIndex >= 0) this.ready.splice(readyIndex, 1);
     if (env.key !== undefined) {

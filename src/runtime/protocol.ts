@@ -1,6 +1,10 @@
 /**
  * Messages between the platform and a sandbox process, over the Node IPC channel.
  * The channel is ordered, so log messages always arrive before their invocation's result.
+ *
+ * The platform may send the next invocation while one is running: the sandbox queues it
+ * and starts it when the running one has reported, so invocations still run one at a
+ * time, but the sandbox finds its next message already there instead of being woken.
  */
 import type { FunctionError } from '../types.js';
 
@@ -8,7 +12,8 @@ export interface InvokeMessage {
   t: 'invoke';
   id: string;
   event: unknown;
-  deadlineMs: number;
+  /** The sandbox starts the clock when it starts the invocation, which may be queued. */
+  timeoutMs: number;
   tenantId?: string;
   clientContext?: unknown;
 }

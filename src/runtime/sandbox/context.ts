@@ -38,7 +38,7 @@ export interface LambdaContext {
 
 export type Callback = (error?: unknown, result?: unknown) => void;
 
-export function buildContext(message: InvokeMessage, complete: Completion): [LambdaContext, Callback] {
+export function buildContext(message: InvokeMessage, deadlineMs: number, complete: Completion): [LambdaContext, Callback] {
   let finished = false;
   const once =
     <A extends unknown[]>(fn: (...args: A) => void) =>
@@ -58,7 +58,7 @@ export function buildContext(message: InvokeMessage, complete: Completion): [Lam
     logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME ?? '',
     logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME ?? '',
     callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => message.deadlineMs - Date.now(),
+    getRemainingTimeInMillis: () => deadlineMs - Date.now(),
     succeed: once((result?: unknown) => complete.now(null, result)),
     fail: once((error?: unknown) => complete.now(error ?? 'handled', undefined)),
     done: once((error?: unknown, result?: unknown) => complete.now(error, result)),

@@ -15,6 +15,9 @@ const send = (message: FromSandbox) => process.send!(message);
 
 /** The invocation being run, with what to report once the event loop drains. */
 let running: { id: string; started: number; drainResult?: { value: unknown } } | undefined;
+/** Invocations sent while one was running; they start in order, one at a time. */
+const queued: InvokeMessage[] = [];
+let handler: Handler;
 
 installLogCapture((id, text) => send({ t: 'log', id, text }));
 process.on('disconnect', () => process.exit(0));
@@ -57,6 +60,8 @@ function report(id: string, err: unknown, result: unknown): void {
     }
   }
   process.channel?.ref();
+  const next = queued.shift();
+  if (next) invoke(next);
 }
 
 // The IPC channel is unref'd while a handler runs, so 'beforeExit' tells us the
@@ -94,11 +99,11 @@ function fatal(err: unknown, exitCode: number): void {
 process.on('uncaughtException', (err) => fatal(err, 129));
 process.on('unhandledRejection', (err) => fatal(err, 128));
 
-function invoke(handler: Handler, message: InvokeMessage): void {
+function invoke(message: InvokeMessage): void {
   running = { id: message.id, started: performance.now() };
   setInvocation(message.id);
   process.channel?.unref();
-  const [context, callback] = buildContext(message, {
+  const [context, callback] = buildContext(message, Date.now() + message.timeoutMs, {
     now: (err, result) => report(message.id, err, result),
     onDrain: (result) => {
       if (running?.id === message.id) running.drainResult = { value: result };
@@ -115,7 +120,6 @@ function invoke(handler: Handler, message: InvokeMessage): void {
 async function init(): Promise<void> {
   const started = performance.now();
   const handlerName = process.env[SANDBOX_ENV.handler]!;
-  let handler: Handler;
   try {
     const mod = (await import(pathToFileURL(process.env[SANDBOX_ENV.bundle]!).href)) as Record<string, unknown>;
     const exportName = process.env[SANDBOX_ENV.exportName]!;
@@ -135,7 +139,10 @@ async function init(): Promise<void> {
     return;
   }
   process.on('message', (message: ToSandbox) => {
-    if (message.t === 'invoke') invoke(handler, message);
+    if (message.t === 'invoke') {
+      if (running) queued.push(message);
+      else invoke(message);
+    }
     else if (message.t === 'shutdown') process.exit(0);
   });
   send({ t: 'ready', initMs: performance.now() - started, log: takeInitLog() });
