@@ -1,7 +1,7 @@
 /**
- * The platform's handle on one sandbox process: starts it, sends it invocations
- * one at a time, enforces the timeout and memory limit, and turns every way a
- * process can die into a function error.
+ * The platform's handle on one sandbox process: starts it, sends it invocations (one
+ * running, at most one queued behind it), enforces the timeout and memory limit, and
+ * turns every way a process can die into a function error.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
