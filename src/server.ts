@@ -2,9 +2,9 @@
  * Composes Berth from its parts, in the direction data flows:
  * config → store → bundles → runtime (pools) → dispatcher → gateway.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadProject } from './config/index.js';
 import { BerthError } from './errors.js';
 import { Dispatcher } from './dispatch/index.js';
@@ -27,6 +27,8 @@ export interface Berth {
   store: Store;
   runtime: Runtime;
   dispatcher: Dispatcher;
+  /** Structured JSON access and error logs, in <data>/logs/gateway.log. */
+  logger: Logger;
   /** Re-reads berth.yml, re-bundles and swaps in new environments; running invocations finish on the old ones. */
   reload(): Promise<ProjectSpec>;
   close(): Promise<void>;
@@ -52,18 +54,17 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     return bundles;
   };
 
-  let runtime: Runtime | undefined;
-  try {
-    const bundles = await build(project);
-    runtime = new Runtime(project.runtime.maxEnvironments);
-    runtime.deploy(project, bundles);
-  } catch (err) {
+  const bundles = await build(project).catch(async (err: unknown) => {
     await store.close();
     throw err;
-  }
-  const logger = gatewayLogger(dataDir);
+  });
+  const runtime = new Runtime(project.runtime.maxEnvironments);
+  runtime.deploy(project, bundles);
+  const logger = pino(
+    { base: { pid: process.pid } },
+    pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }),
+  );
   const dispatcher = new Dispatcher(runtime, store, (err) => logger.error({ err }, 'store write failed'));
-  const liveRuntime = runtime;
 
   return {
     get project() {
@@ -71,18 +72,19 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     },
     dataDir,
     store,
-    runtime: liveRuntime,
+    runtime,
     dispatcher,
+    logger,
     async reload() {
       const next = loadProject(project.dir);
       const bundles = await build(next);
-      liveRuntime.deploy(next, bundles);
+      runtime.deploy(next, bundles);
       project = next;
       return next;
     },
     async close() {
       await dispatcher.drain();
-      await liveRuntime.close();
+      await runtime.close();
       await store.close();
     },
   };
@@ -100,34 +102,35 @@ export interface BerthServer extends Berth {
 }
 
 export async function startServer(options: ServerOptions): Promise<BerthServer> {
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? 3000;
   const berth = await openBerth(options);
   let routes = new RouteTable(berth.runtime.functions());
   const app = createGateway({
     runtime: berth.runtime,
     dispatcher: berth.dispatcher,
     store: berth.store,
-    logger: gatewayLogger(berth.dataDir),
+    logger: berth.logger,
     bodyLimitBytes: berth.project.gateway.bodyLimitBytes,
     exposeErrors: options.dev ?? false,
     routes: () => routes,
   });
   try {
-    await app.listen({ port: options.port ?? 3000, host: options.host ?? '127.0.0.1' });
+    await app.listen({ port, host });
   } catch (err) {
     await berth.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       throw new BerthError('BERTH_ERR_PORT_IN_USE', {
-        address: `${options.host ?? '127.0.0.1'}:${options.port ?? 3000}`,
+        address: `${host}:${port}`,
         problem: code === 'EADDRINUSE' ? 'the port is already in use' : code === 'EACCES' ? 'permission denied' : 'the address is not on this machine',
       });
     }
     throw err;
   }
   const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const host = options.host ?? '127.0.0.1';
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
   const info: InstanceInfo = {
     pid: process.pid,
     url,
@@ -158,17 +161,4 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
       await closing;
     },
   };
-}
-
-const loggers = new Map<string, ReturnType<typeof pino>>();
-
-/** Structured JSON access and error logs, in <data>/logs/gateway.log. */
-function gatewayLogger(dataDir: string) {
-  let logger = loggers.get(dataDir);
-  if (!logger) {
-    mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
-    logger = pino({ base: { pid: process.pid } }, pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }));
-    loggers.set(dataDir, logger);
-  }
-  return logger;
 }

@@ -1,6 +1,7 @@
 /** The CLI's commands; each returns a process exit code. */
 import { readFileSync, watch } from 'node:fs';
 import path from 'node:path';
+import { loadProject } from '../config/index.js';
 import { BerthError } from '../errors.js';
 import { openBerth, startServer, type BerthServer } from '../server.js';
 import { openSqliteStore, type StoredLog } from '../store/index.js';
@@ -191,7 +192,6 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
     rows = ((await response.json()) as { functions: Row[] }).functions;
     where = `running at ${target.url}`;
   } else {
-    const { loadProject } = await import('../config/index.js');
     const project = loadProject(target.dir);
     rows = [...project.functions.values()].map((fn) => ({ name: fn.name, isolation: fn.isolation, routes: fn.routes.map((r) => `${r.method} ${r.path}`) }));
     where = `not running (${target.dir})`;

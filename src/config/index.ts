@@ -123,7 +123,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
 function resolveHandler(dir: string, handler: string): { file: string; exportName: string } | string {
   const dot = handler.lastIndexOf('.');
   const slash = handler.lastIndexOf('/');
-  if (dot <= slash + 0 || dot === handler.length - 1) {
+  if (dot <= slash || dot === handler.length - 1) {
     return `expected "path/to/file.exportName" (e.g. "src/lead.handler"), got "${handler}"`;
   }
   const base = handler.slice(0, dot);

@@ -8,16 +8,19 @@ export function registerBerthApi(app: FastifyInstance, runtime: Runtime, store: 
   app.get('/_berth/health', async () => ({ status: 'ok', pid: process.pid }));
 
   app.get('/_berth/functions', async () => ({
-    functions: runtime.functions().map((spec) => ({
-      name: spec.name,
-      handler: spec.handler,
-      isolation: spec.isolation,
-      timeout: spec.timeoutSeconds,
-      memory: spec.memoryMb,
-      routes: spec.routes.map((r) => `${r.method} ${r.path}`),
-      environments: runtime.stats(spec.name),
-      pids: runtime.pool(spec.name)?.pids() ?? [],
-    })),
+    functions: runtime.functions().map((spec) => {
+      const pool = runtime.pool(spec.name)!;
+      return {
+        name: spec.name,
+        handler: spec.handler,
+        isolation: spec.isolation,
+        timeout: spec.timeoutSeconds,
+        memory: spec.memoryMb,
+        routes: spec.routes.map((r) => `${r.method} ${r.path}`),
+        environments: pool.stats(),
+        pids: pool.pids(),
+      };
+    }),
   }));
 
   app.get<{ Params: { name: string }; Querystring: { limit?: string; after?: string } }>(

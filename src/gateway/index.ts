@@ -3,7 +3,7 @@
  * Lambda Invoke API and Berth's own API live beside them. Handlers never run here.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { BaseLogger } from 'pino';
 import type { Dispatcher } from '../dispatch/index.js';
 import { BerthError, isBerthError } from '../errors.js';
@@ -98,7 +98,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
 }
 
 /** API Gateway's answers: 504 for a timeout, 502 for any other function failure. */
-function sendFunctionFailure(reply: import('fastify').FastifyReply, result: InvocationResult, exposeErrors: boolean) {
+function sendFunctionFailure(reply: FastifyReply, result: InvocationResult, exposeErrors: boolean) {
   const timedOut = result.status === 'timed_out';
   const body: Record<string, unknown> = {
     message: timedOut ? 'Endpoint request timed out' : 'Internal Server Error',

@@ -1,11 +1,9 @@
 /** runtime: sandbox processes, their pools and isolation, and bundling of handlers. */
 import type { FunctionSpec, ProjectSpec } from '../types.js';
 import { EnvironmentBudget } from './budget.js';
-import { FunctionPool, type PoolStats } from './pool.js';
+import { FunctionPool } from './pool.js';
 
 export { bundleFunctions } from './bundler.js';
-export type { Outcome } from './environment.js';
-export type { PoolStats } from './pool.js';
 export type { FunctionPool } from './pool.js';
 
 export const REGION = process.env.AWS_REGION ?? 'us-east-1';
@@ -49,10 +47,6 @@ export class Runtime {
 
   functions(): FunctionSpec[] {
     return [...this.pools.values()].map((pool) => pool.spec);
-  }
-
-  stats(name: string): PoolStats | undefined {
-    return this.pools.get(name)?.stats();
   }
 
   async close(): Promise<void> {

@@ -80,7 +80,7 @@ export class FunctionPool implements BudgetMember {
     this.refill();
   }
 
-  keyFor(tenantId: string | undefined): string {
+  private keyFor(tenantId: string | undefined): string {
     return this.spec.isolation === 'warm' ? WARM_KEY : (tenantId ?? '');
   }
 
