@@ -1,6 +1,6 @@
 /**
  * Composes Berth from its parts, in the direction data flows:
- * config → store → bundles → runtime (pools) → dispatcher → gateway.
+ * config → store → bundles → runtime (pools) → dispatcher → events → gateway.
  */
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import { loadProject } from './config/index.js';
 import { BerthError } from './errors.js';
 import { Dispatcher } from './dispatch/index.js';
+import { Events } from './events/index.js';
 import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
 import { bundleFunctions, Runtime } from './runtime/index.js';
@@ -27,6 +28,7 @@ export interface Berth {
   store: Store;
   runtime: Runtime;
   dispatcher: Dispatcher;
+  events: Events;
   /** Structured JSON access and error logs, in <data>/logs/gateway.log. */
   logger: Logger;
   /** Re-reads berth.yml, re-bundles and swaps in new environments; running invocations finish on the old ones. */
@@ -65,6 +67,7 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }),
   );
   const dispatcher = new Dispatcher(runtime, store, (err) => logger.error({ err }, 'store write failed'));
+  const events = await Events.open({ project, dataDir, store, dispatcher, logger });
 
   return {
     get project() {
@@ -74,15 +77,19 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     store,
     runtime,
     dispatcher,
+    events,
     logger,
     async reload() {
       const next = loadProject(project.dir);
       const bundles = await build(next);
       runtime.deploy(next, bundles);
+      events.deploy(next);
       project = next;
       return next;
     },
     async close() {
+      // Consumers first: the events they are running finish and are acknowledged.
+      await events.stop();
       await dispatcher.drain();
       await runtime.close();
       await store.close();
@@ -109,9 +116,11 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
   const app = createGateway({
     runtime: berth.runtime,
     dispatcher: berth.dispatcher,
+    events: berth.events,
     store: berth.store,
     logger: berth.logger,
     bodyLimitBytes: berth.project.gateway.bodyLimitBytes,
+    maxPayloadBytes: berth.project.events.maxPayloadBytes,
     exposeErrors: options.dev ?? false,
     routes: () => routes,
   });

@@ -7,7 +7,12 @@
  * - invocation:  one call of a function, with a stable id (context.awsRequestId).
  * - tenant:      the customer an invocation runs for; `tenant` isolation never lets
  *                two tenants share an environment.
- * - trigger:     what starts an invocation (an HTTP route, the Invoke API, the CLI).
+ * - trigger:     what starts an invocation (an HTTP route, the Invoke API, the CLI,
+ *                an async event, a queue, a topic, a schedule, a webhook).
+ * - queue:       a durable list of messages (SQS semantics); every async invocation
+ *                is a message in its function's internal queue.
+ * - topic:       fans one published message out to queues, functions and URLs.
+ * - attempt:     one delivery of an event; retries keep the invocation id.
  */
 
 export type Isolation = 'fresh' | 'tenant' | 'warm';
@@ -33,6 +38,75 @@ export interface FunctionSpec {
   prewarm: number;
   idleTimeoutSeconds: number;
   routes: HttpRoute[];
+  async: AsyncSpec;
+  queueTriggers: QueueTriggerSpec[];
+  schedules: ScheduleSpec[];
+  webhooks: WebhookSpec[];
+}
+
+export type Destination = { queue: string } | { topic: string } | { function: string };
+
+export interface AsyncSpec {
+  /** Retries after the first attempt. */
+  retries: number;
+  /** Backoff before the first retry; doubles per retry up to maxRetryDelaySeconds, with jitter. */
+  retryDelaySeconds: number;
+  maxRetryDelaySeconds: number;
+  maxEventAgeSeconds: number;
+  onSuccess?: Destination;
+  onFailure?: Destination;
+  deadLetterQueue?: string;
+  /** Async events of this function running at once. */
+  concurrency: number;
+}
+
+export interface QueueTriggerSpec {
+  queue: string;
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  reportBatchItemFailures: boolean;
+  maxConcurrency: number;
+}
+
+export interface ScheduleSpec {
+  /** Stable across restarts: `<function>#<index>`. */
+  id: string;
+  expression: string;
+  timezone?: string;
+  /** What to do with ticks that passed while Berth was down. */
+  missed: 'skip' | 'runOnce';
+  input?: unknown;
+}
+
+export interface WebhookSpec {
+  path: string;
+  /** HMAC secret; without one, any request is accepted. */
+  secret?: string;
+  /** Header carrying the hex HMAC of the body, optionally prefixed `sha256=`. */
+  header: string;
+  algorithm: 'sha1' | 'sha256' | 'sha512';
+}
+
+export interface QueueSpec {
+  name: string;
+  fifo: boolean;
+  visibilityTimeoutSeconds: number;
+  delaySeconds: number;
+  retentionSeconds: number;
+  maxReceiveCount?: number;
+  deadLetterQueue?: string;
+  contentBasedDeduplication: boolean;
+}
+
+export type SubscriptionSpec = (
+  | { queue: string; raw: boolean }
+  | { function: string }
+  | { http: string; retries: number }
+) & { filter?: Record<string, unknown> };
+
+export interface TopicSpec {
+  name: string;
+  subscriptions: SubscriptionSpec[];
 }
 
 export interface ProjectSpec {
@@ -42,6 +116,9 @@ export interface ProjectSpec {
   service: string;
   functions: Map<string, FunctionSpec>;
   gateway: { bodyLimitBytes: number };
+  events: { maxPayloadBytes: number; inlineThresholdBytes: number; idempotencyWindowSeconds: number };
+  queues: Map<string, QueueSpec>;
+  topics: Map<string, TopicSpec>;
   runtime: { maxEnvironments: number };
 }
 
@@ -52,8 +129,14 @@ export interface InvocationRequest {
   tenantId?: string;
   /** Decoded client context (Invoke API `X-Amz-Client-Context`). */
   clientContext?: unknown;
-  trigger: 'http' | 'invoke-api' | 'cli';
+  trigger: Trigger;
+  /** Set for events: the id every attempt shares. */
+  id?: string;
+  /** 1 for the first delivery of an event, 2 for its first retry, ... */
+  attempt?: number;
 }
+
+export type Trigger = 'http' | 'invoke-api' | 'cli' | 'async' | 'queue' | 'topic' | 'schedule' | 'webhook';
 
 export interface FunctionError {
   errorType: string;
@@ -65,6 +148,7 @@ export type InvocationStatus = 'succeeded' | 'failed' | 'timed_out';
 
 export interface InvocationResult {
   id: string;
+  attempt: number;
   functionName: string;
   status: InvocationStatus;
   /** The handler's return value, when status is `succeeded`. */

@@ -8,6 +8,8 @@ import { GetFunctionCommand, InvokeCommand, LambdaClient, ListFunctionsCommand }
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const BERTH_YML = `
+events:
+  maxPayload: 6mb
 functions:
   echo:
     handler: echo.handler
@@ -225,7 +227,7 @@ describe('raw requests', () => {
     assert.equal(((await response.json()) as { tenantId: string }).tenantId, 'tenant-7');
   });
 
-  test('a payload over the 6 MB limit is 413 RequestTooLargeException', async () => {
+  test('a payload over events.maxPayload (6 MB here) is 413 RequestTooLargeException', async () => {
     const big = encode({ pad: 'x'.repeat(6 * 1024 * 1024) });
     const response = await fetch(invokeUrl('echo'), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: big });
     assert.equal(response.status, 413);

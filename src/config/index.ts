@@ -4,7 +4,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { BerthError } from '../errors.js';
-import type { FunctionSpec, HttpRoute, ProjectSpec } from '../types.js';
+import { parseSchedule } from '../events/schedule-expression.js';
+import type {
+  Destination,
+  FunctionSpec,
+  HttpRoute,
+  ProjectSpec,
+  QueueSpec,
+  QueueTriggerSpec,
+  ScheduleSpec,
+  SubscriptionSpec,
+  TopicSpec,
+  WebhookSpec,
+} from '../types.js';
 import { configSchema, defaults, type RawConfig } from './schema.js';
 
 const CONFIG_NAMES = ['berth.yml', 'berth.yaml'];
@@ -66,6 +78,8 @@ export function loadProject(dirArg: string): ProjectSpec {
 function buildProject(dir: string, configFile: string, raw: RawConfig, problems: Problem[]): ProjectSpec {
   const functions = new Map<string, FunctionSpec>();
   const routeOwners = new Map<string, string>();
+  /** Names used before they may be declared, checked once everything is read. */
+  const references: Reference[] = [];
 
   for (const [name, fn] of Object.entries(raw.functions)) {
     const at = ['functions', name];
@@ -75,16 +89,78 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       continue;
     }
     const routes: HttpRoute[] = [];
+    const queueTriggers: QueueTriggerSpec[] = [];
+    const schedules: ScheduleSpec[] = [];
+    const webhooks: WebhookSpec[] = [];
     (fn.events ?? []).forEach((event, index) => {
+      const eventAt = [...at, 'events', index];
+      if ('queue' in event) {
+        queueTriggers.push({
+          queue: event.queue,
+          batchSize: ('batchSize' in event && event.batchSize) || defaults.queueTrigger.batchSize,
+          maxBatchingWindowSeconds: ('maxBatchingWindow' in event && event.maxBatchingWindow !== undefined ? parseDuration(event.maxBatchingWindow) : defaults.queueTrigger.maxBatchingWindowSeconds),
+          reportBatchItemFailures: 'functionResponseTypes' in event && (event.functionResponseTypes ?? []).includes('ReportBatchItemFailures'),
+          maxConcurrency: ('maxConcurrency' in event && event.maxConcurrency) || defaults.queueTrigger.maxConcurrency,
+        });
+        references.push({ path: [...eventAt, 'queue'], kind: 'queue', name: event.queue });
+        return;
+      }
+      if ('schedule' in event) {
+        const timezone = 'timezone' in event ? event.timezone : undefined;
+        const parsed = parseSchedule(event.schedule, timezone);
+        if (typeof parsed === 'string') {
+          problems.push({ path: [...eventAt, 'schedule'], message: parsed });
+          return;
+        }
+        if (timezone !== undefined && !isTimeZone(timezone)) {
+          problems.push({ path: [...eventAt, 'timezone'], message: `unknown time zone "${timezone}"; use an IANA name such as Europe/Berlin or UTC` });
+          return;
+        }
+        schedules.push({
+          id: `${name}#${index}`,
+          expression: event.schedule,
+          ...(timezone !== undefined ? { timezone } : {}),
+          missed: ('missed' in event && event.missed) || 'skip',
+          ...('input' in event && event.input !== undefined ? { input: event.input } : {}),
+        });
+        return;
+      }
+      if ('webhook' in event) {
+        const problem = checkPath(event.webhook);
+        if (problem) {
+          problems.push({ path: [...eventAt, 'webhook'], message: problem });
+          return;
+        }
+        const secretEnv = 'secretEnv' in event ? event.secretEnv : undefined;
+        const secret = ('secret' in event ? event.secret : undefined) ?? (secretEnv !== undefined ? process.env[secretEnv] : undefined);
+        if (secretEnv !== undefined && secret === undefined) {
+          problems.push({ path: [...eventAt, 'secretEnv'], message: `environment variable ${secretEnv} is not set; export it before starting Berth` });
+          return;
+        }
+        const route: HttpRoute = { method: 'POST', path: event.webhook };
+        const clash = findClash(routeOwners, route);
+        if (clash) {
+          problems.push({ path: [...eventAt, 'webhook'], message: `webhook "${event.webhook}" clashes with "${clash.route}" of function "${clash.owner}". Choose another path.` });
+          return;
+        }
+        routeOwners.set(`POST ${routeShape(route.path)}`, `${name}\u0000POST ${route.path}`);
+        webhooks.push({
+          path: event.webhook,
+          ...(secret !== undefined ? { secret } : {}),
+          header: (('header' in event && event.header) || 'x-hub-signature-256').toLowerCase(),
+          algorithm: ('algorithm' in event && event.algorithm) || 'sha256',
+        });
+        return;
+      }
       const route = parseRoute(event.http);
       if (typeof route === 'string') {
-        problems.push({ path: [...at, 'events', index, 'http'], message: route });
+        problems.push({ path: [...eventAt, 'http'], message: route });
         return;
       }
       const clash = findClash(routeOwners, route);
       if (clash) {
         problems.push({
-          path: [...at, 'events', index, 'http'],
+          path: [...eventAt, 'http'],
           message: `route "${route.method} ${route.path}" clashes with "${clash.route}" of function "${clash.owner}". Give one of them a different method or path.`,
         });
         return;
@@ -92,6 +168,12 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       routeOwners.set(`${route.method} ${routeShape(route.path)}`, `${name}\u0000${route.method} ${route.path}`);
       routes.push(route);
     });
+    const asyncRaw = fn.async ?? {};
+    for (const key of ['onSuccess', 'onFailure'] as const) {
+      const target = asyncRaw[key];
+      if (target) references.push(destinationReference([...at, 'async', key], target));
+    }
+    if (asyncRaw.deadLetterQueue) references.push({ path: [...at, 'async', 'deadLetterQueue'], kind: 'queue', name: asyncRaw.deadLetterQueue });
     const isolation = fn.isolation ?? raw.defaults?.isolation ?? defaults.isolation;
     functions.set(name, {
       name,
@@ -106,7 +188,73 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       prewarm: fn.prewarm ?? (isolation === 'fresh' ? 2 : 1),
       idleTimeoutSeconds: fn.idleTimeout ?? raw.defaults?.idleTimeout ?? defaults.idleTimeoutSeconds,
       routes,
+      async: {
+        retries: asyncRaw.retries ?? defaults.async.retries,
+        retryDelaySeconds: asyncRaw.retryDelay !== undefined ? parseDuration(asyncRaw.retryDelay) : defaults.async.retryDelaySeconds,
+        maxRetryDelaySeconds: asyncRaw.maxRetryDelay !== undefined ? parseDuration(asyncRaw.maxRetryDelay) : defaults.async.maxRetryDelaySeconds,
+        maxEventAgeSeconds: asyncRaw.maxEventAge !== undefined ? parseDuration(asyncRaw.maxEventAge) : defaults.async.maxEventAgeSeconds,
+        ...(asyncRaw.onSuccess ? { onSuccess: asyncRaw.onSuccess as Destination } : {}),
+        ...(asyncRaw.onFailure ? { onFailure: asyncRaw.onFailure as Destination } : {}),
+        ...(asyncRaw.deadLetterQueue ? { deadLetterQueue: asyncRaw.deadLetterQueue } : {}),
+        concurrency: asyncRaw.concurrency ?? defaults.async.concurrency,
+      },
+      queueTriggers,
+      schedules,
+      webhooks,
     });
+  }
+
+  const queues = new Map<string, QueueSpec>();
+  for (const [name, raw0] of Object.entries(raw.queues ?? {})) {
+    const q = raw0 ?? {};
+    const fifo = q.fifo ?? name.endsWith('.fifo');
+    if (fifo !== name.endsWith('.fifo')) {
+      problems.push({ path: ['queues', name, 'fifo'], message: `a FIFO queue's name must end in ".fifo" (and only a FIFO queue's); rename it or change fifo` });
+      continue;
+    }
+    if (q.deadLetterQueue !== undefined) references.push({ path: ['queues', name, 'deadLetterQueue'], kind: 'queue', name: q.deadLetterQueue });
+    if (q.maxReceiveCount !== undefined && q.deadLetterQueue === undefined) {
+      problems.push({ path: ['queues', name, 'maxReceiveCount'], message: 'maxReceiveCount needs a deadLetterQueue to move messages to; add deadLetterQueue: <queue>' });
+    }
+    queues.set(name, {
+      name,
+      fifo,
+      visibilityTimeoutSeconds: q.visibilityTimeout !== undefined ? parseDuration(q.visibilityTimeout) : defaults.queue.visibilityTimeoutSeconds,
+      delaySeconds: q.delaySeconds ?? defaults.queue.delaySeconds,
+      retentionSeconds: q.retention !== undefined ? parseDuration(q.retention) : defaults.queue.retentionSeconds,
+      ...(q.maxReceiveCount !== undefined ? { maxReceiveCount: q.maxReceiveCount } : {}),
+      ...(q.deadLetterQueue !== undefined ? { deadLetterQueue: q.deadLetterQueue } : {}),
+      contentBasedDeduplication: q.contentBasedDeduplication ?? false,
+    });
+  }
+
+  const topics = new Map<string, TopicSpec>();
+  for (const [name, raw0] of Object.entries(raw.topics ?? {})) {
+    const subscriptions: SubscriptionSpec[] = [];
+    (raw0?.subscriptions ?? []).forEach((sub, index) => {
+      const at = ['topics', name, 'subscriptions', index];
+      const filter = sub.filter ? { filter: sub.filter } : {};
+      if ('queue' in sub) {
+        references.push({ path: [...at, 'queue'], kind: 'queue', name: sub.queue });
+        subscriptions.push({ queue: sub.queue, raw: sub.raw ?? false, ...filter });
+      } else if ('function' in sub) {
+        references.push({ path: [...at, 'function'], kind: 'function', name: sub.function });
+        subscriptions.push({ function: sub.function, ...filter });
+      } else {
+        subscriptions.push({ http: sub.http, retries: sub.retries ?? defaults.httpSubscriptionRetries, ...filter });
+      }
+    });
+    topics.set(name, { name, subscriptions });
+  }
+
+  const declared = { queue: queues, topic: topics, function: raw.functions };
+  for (const ref of references) {
+    const names = declared[ref.kind];
+    const has = names instanceof Map ? names.has(ref.name) : Object.hasOwn(names, ref.name);
+    if (!has) {
+      const section = ref.kind === 'function' ? 'functions' : `${ref.kind}s`;
+      problems.push({ path: ref.path, message: `unknown ${ref.kind} "${ref.name}"; declare it under ${section}: in berth.yml` });
+    }
   }
 
   return {
@@ -115,6 +263,14 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     service: raw.service ?? path.basename(dir),
     functions,
     gateway: { bodyLimitBytes: parseSize(raw.gateway?.bodyLimit ?? defaults.bodyLimit) },
+    events: {
+      maxPayloadBytes: parseSize(raw.events?.maxPayload ?? defaults.maxPayload),
+      inlineThresholdBytes: parseSize(raw.events?.inlineThreshold ?? defaults.inlineThreshold),
+      idempotencyWindowSeconds:
+        raw.events?.idempotencyWindow !== undefined ? parseDuration(raw.events.idempotencyWindow) : defaults.idempotencyWindowSeconds,
+    },
+    queues,
+    topics,
     runtime: { maxEnvironments: raw.runtime?.maxEnvironments ?? defaultMaxEnvironments() },
   };
 }
@@ -146,10 +302,8 @@ function parseRoute(value: string | { method: string; path: string }): HttpRoute
   if (!HTTP_METHODS.has(upper)) {
     return `unknown HTTP method "${method}"; use one of ${[...HTTP_METHODS].join(', ')}`;
   }
-  if (!routePath.startsWith('/')) return `route path must start with "/", got "${routePath}"`;
-  if (routePath.startsWith('/_berth/') || routePath.startsWith('/2015-03-31/')) {
-    return `route path "${routePath}" is reserved for Berth's own API; choose another path`;
-  }
+  const problem = checkPath(routePath);
+  if (problem) return problem;
   const segments = routePath.split('/').slice(1);
   for (const [i, segment] of segments.entries()) {
     if (!segment.includes('{')) continue;
@@ -158,6 +312,35 @@ function parseRoute(value: string | { method: string; path: string }): HttpRoute
     if (match[2] === '+' && i !== segments.length - 1) return `greedy parameter ${segment} must be the last path segment`;
   }
   return { method: upper, path: routePath };
+}
+
+function checkPath(routePath: string): string | undefined {
+  if (!routePath.startsWith('/')) return `route path must start with "/", got "${routePath}"`;
+  if (routePath.startsWith('/_berth/') || routePath.startsWith('/2015-03-31/') || /^\/\d{12}\//.test(routePath)) {
+    return `route path "${routePath}" is reserved for Berth's own API; choose another path`;
+  }
+  return undefined;
+}
+
+interface Reference {
+  path: (string | number)[];
+  kind: 'queue' | 'topic' | 'function';
+  name: string;
+}
+
+function destinationReference(at: (string | number)[], target: Destination): Reference {
+  if ('queue' in target) return { path: [...at, 'queue'], kind: 'queue', name: target.queue };
+  if ('topic' in target) return { path: [...at, 'topic'], kind: 'topic', name: target.topic };
+  return { path: [...at, 'function'], kind: 'function', name: target.function };
+}
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The path with parameter names erased, so /a/{x} and /a/{y} are recognised as the same route. */
@@ -228,15 +411,24 @@ function describe(value: unknown): string {
 function suggestKeys(at: (string | number)[]): string {
   const keys =
     at.length === 0
-      ? ['service', 'defaults', 'gateway', 'runtime', 'functions']
+      ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'queues', 'topics', 'functions']
       : at[0] === 'functions' && at.length === 2
-        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events']
+        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async']
         : undefined;
   return keys ? `; expected one of ${keys.join(', ')}` : '';
 }
 
 function stringifyValues(env: Record<string, string | number | boolean>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Seconds, from a number of seconds or a string such as "5m". */
+export function parseDuration(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const match = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(value.trim())!;
+  return Number(match[1]) * DURATION_UNITS[match[2]!]!;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };

@@ -11,6 +11,13 @@ export const defaults = {
   isolation: 'tenant' as const,
   idleTimeoutSeconds: 300,
   bodyLimit: '6mb',
+  maxPayload: '100mb',
+  inlineThreshold: '256kb',
+  idempotencyWindowSeconds: 24 * 3600,
+  async: { retries: 2, maxEventAgeSeconds: 6 * 3600, concurrency: 10, retryDelaySeconds: 1, maxRetryDelaySeconds: 300 },
+  queue: { visibilityTimeoutSeconds: 30, delaySeconds: 0, retentionSeconds: 4 * 24 * 3600 },
+  queueTrigger: { batchSize: 10, maxBatchingWindowSeconds: 0, maxConcurrency: 5 },
+  httpSubscriptionRetries: 3,
 };
 
 const isolation = z.enum(['fresh', 'tenant', 'warm'], {
@@ -41,7 +48,67 @@ const httpRoute = z.union(
   { error: 'expected "METHOD /path" or { method, path }' },
 );
 
-const event = z.strictObject({ http: httpRoute }, { error: 'expected an event such as `- http: GET /path`' });
+/** Seconds as a number, or a string such as "90s", "5m", "24h", "7d". */
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(s|m|h|d)$/)], {
+  error: 'expected a number of seconds or a duration such as "30s", "5m", "24h"',
+});
+
+const resourceName = z.string().regex(/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/, {
+  error: 'names use 1-80 letters, digits, - and _ (a FIFO queue name ends in .fifo)',
+});
+
+/** Where an async invocation's record goes when it succeeds or fails for good. */
+const destination = z.union(
+  [z.strictObject({ queue: resourceName }), z.strictObject({ topic: resourceName }), z.strictObject({ function: z.string() })],
+  { error: 'expected one of { queue: name }, { topic: name }, { function: name }' },
+);
+
+const queueTrigger = z.strictObject({
+  queue: resourceName,
+  batchSize: z.number().int().min(1).max(10_000, { error: 'expected a batch size from 1 to 10000' }).optional(),
+  maxBatchingWindow: duration.optional(),
+  functionResponseTypes: z.array(z.literal('ReportBatchItemFailures', { error: 'the only response type is ReportBatchItemFailures' })).optional(),
+  maxConcurrency: z.number().int().min(1).max(1000).optional(),
+});
+
+const scheduleTrigger = z.strictObject({
+  schedule: z.string({ error: 'expected rate(5 minutes), cron(0 9 * * ? *) or a 5-field cron expression' }),
+  timezone: z.string().optional(),
+  missed: z.enum(['skip', 'runOnce'], { error: 'expected skip or runOnce' }).optional(),
+  input: z.unknown().optional(),
+});
+
+const webhookTrigger = z.strictObject({
+  webhook: z.string({ error: 'expected a path such as /hooks/dropbox' }),
+  secret: z.string().optional(),
+  secretEnv: z.string().optional(),
+  header: z.string().optional(),
+  algorithm: z.enum(['sha1', 'sha256', 'sha512']).optional(),
+});
+
+const event = z.union(
+  [
+    z.strictObject({ http: httpRoute }),
+    z.strictObject({ queue: resourceName }),
+    queueTrigger,
+    z.strictObject({ schedule: z.string() }),
+    scheduleTrigger,
+    z.strictObject({ webhook: z.string() }),
+    webhookTrigger,
+  ],
+  { error: 'expected an event such as `- http: GET /path`, `- queue: name`, `- schedule: rate(5 minutes)` or `- webhook: /hooks/name`' },
+);
+
+const asyncSettings = z.strictObject({
+  retries: z.number().int().min(0).max(100, { error: 'expected 0 to 100 retries' }).optional(),
+  retryDelay: duration.optional(),
+  maxRetryDelay: duration.optional(),
+  maxEventAge: duration.optional(),
+  onSuccess: destination.optional(),
+  onFailure: destination.optional(),
+  deadLetterQueue: resourceName.optional(),
+  concurrency: z.number().int().min(1).max(1000).optional(),
+});
 
 const fn = z.strictObject({
   handler: z.string({ error: 'expected "path/to/file.exportName", e.g. "src/lead.handler"' }),
@@ -53,11 +120,37 @@ const fn = z.strictObject({
   prewarm: z.number().int().min(0).max(32, { error: 'expected at most 32 pre-warmed environments' }).optional(),
   idleTimeout: seconds.optional(),
   events: z.array(event, { error: 'expected a list of events' }).optional(),
+  async: asyncSettings.optional(),
 });
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)], {
   error: 'expected a size such as 6291456 or "6mb"',
 });
+
+const queue = z.strictObject({
+  fifo: z.boolean().optional(),
+  visibilityTimeout: duration.optional(),
+  delaySeconds: z.number().int().min(0).max(900, { error: 'expected 0 to 900 seconds' }).optional(),
+  retention: duration.optional(),
+  maxReceiveCount: z.number().int().min(1).max(1000).optional(),
+  deadLetterQueue: resourceName.optional(),
+  contentBasedDeduplication: z.boolean().optional(),
+});
+
+const subscription = z.union(
+  [
+    z.strictObject({ queue: resourceName, filter: z.record(z.string(), z.unknown()).optional(), raw: z.boolean().optional() }),
+    z.strictObject({ function: z.string(), filter: z.record(z.string(), z.unknown()).optional() }),
+    z.strictObject({
+      http: z.url({ error: 'expected an http(s) URL' }),
+      filter: z.record(z.string(), z.unknown()).optional(),
+      retries: z.number().int().min(0).max(100).optional(),
+    }),
+  ],
+  { error: 'expected a subscription such as { queue: name }, { function: name } or { http: URL }' },
+);
+
+const topic = z.strictObject({ subscriptions: z.array(subscription).optional() });
 
 export const configSchema = z.strictObject({
   service: z.string().optional(),
@@ -71,6 +164,15 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   gateway: z.strictObject({ bodyLimit: size.optional() }).optional(),
+  events: z
+    .strictObject({
+      maxPayload: size.optional(),
+      inlineThreshold: size.optional(),
+      idempotencyWindow: duration.optional(),
+    })
+    .optional(),
+  queues: z.record(resourceName, z.union([queue, z.null()])).optional(),
+  topics: z.record(resourceName, z.union([topic, z.null()])).optional(),
   runtime: z
     .strictObject({
       maxEnvironments: z.number().int().min(1, { error: 'expected at least 1 environment' }).optional(),

@@ -7,11 +7,18 @@ import { BerthError } from '../errors.js';
 import { invocationId } from '../ids.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
-import type { InvocationRequest, InvocationResult } from '../types.js';
+import type { FunctionSpec, InvocationRequest, InvocationResult } from '../types.js';
 import { formatInvocationLog } from './log-format.js';
 import { Recorder } from './recorder.js';
 
 const TENANT_ID = /^[A-Za-z0-9._:/=+\-@]{1,128}$/;
+
+/** Throws unless `tenantId` is well-formed and the function's isolation allows running per tenant. */
+export function checkTenant(spec: FunctionSpec, tenantId: string | undefined): void {
+  if (tenantId === undefined) return;
+  if (!TENANT_ID.test(tenantId)) throw new BerthError('BERTH_ERR_INVALID_TENANT', { tenant: tenantId });
+  if (spec.isolation === 'warm') throw new BerthError('BERTH_ERR_TENANT_NOT_ALLOWED', { fn: spec.name, tenant: tenantId });
+}
 
 export class Dispatcher {
   private readonly recorder: Recorder;
@@ -32,17 +39,15 @@ export class Dispatcher {
     if (!pool) throw new BerthError('BERTH_ERR_FUNCTION_NOT_FOUND', { fn: request.functionName });
     const { spec } = pool;
     const tenantId = request.tenantId;
-    if (tenantId !== undefined) {
-      if (!TENANT_ID.test(tenantId)) throw new BerthError('BERTH_ERR_INVALID_TENANT', { tenant: tenantId });
-      if (spec.isolation === 'warm') throw new BerthError('BERTH_ERR_TENANT_NOT_ALLOWED', { fn: spec.name, tenant: tenantId });
-    }
+    checkTenant(spec, tenantId);
 
     this.inFlight++;
     try {
-      const id = invocationId();
+      const id = request.id ?? invocationId();
+      const attempt = request.attempt ?? 1;
       const startedAt = Date.now();
       const started = performance.now();
-      const message = { id, event: request.event, timeoutMs: spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext };
+      const message = { id, attempt, event: request.event, timeoutMs: spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext };
       let init;
       let outcome;
       // An invocation queued behind one that crashed its environment never started: run it on another.
@@ -70,6 +75,7 @@ export class Dispatcher {
       this.recorder.record(
         {
           id,
+          attempt,
           functionName: spec.name,
           tenantId: tenantId ?? null,
           trigger: request.trigger,
@@ -87,6 +93,7 @@ export class Dispatcher {
 
       return {
         id,
+        attempt,
         functionName: spec.name,
         status: outcome.status,
         ...(outcome.error ? { error: outcome.error } : { payload: outcome.payload }),

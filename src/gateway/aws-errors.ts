@@ -4,6 +4,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { isBerthError } from '../errors.js';
+import { isEventError } from '../events/index.js';
 import { functionArn } from '../runtime/index.js';
 
 export type LambdaErrorName =
@@ -35,5 +36,6 @@ export function functionNotFound(reply: FastifyReply, name: string): FastifyRepl
 export function sendLambdaErrorFor(reply: FastifyReply, err: unknown, functionName: string): FastifyReply {
   if (isBerthError(err, 'BERTH_ERR_FUNCTION_NOT_FOUND')) return functionNotFound(reply, functionName);
   if (isBerthError(err) && err.status < 500) return sendLambdaError(reply, 'InvalidParameterValueException', err.message);
+  if (isEventError(err) && err.code === 'InvalidMessageContents') return sendLambdaError(reply, 'RequestTooLargeException', err.message);
   return sendLambdaError(reply, 'ServiceException', err instanceof Error ? err.message : String(err));
 }

@@ -1,10 +1,25 @@
-/** Berth's own HTTP API under /_berth: health, functions with live environment counts, logs, invocations. */
+/**
+ * Berth's own HTTP API under /_berth: health, functions with live environment
+ * counts, logs, invocations with every attempt, and sending to queues and topics
+ * (what `berth send`, `berth publish` and `berth/client` use).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { BerthError } from '../errors.js';
+import type { Events } from '../events/index.js';
+import type { MessageAttributes, MessageAttributeValue } from '../events/md5.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
+import { optionalKey } from './tenant.js';
 
-export function registerBerthApi(app: FastifyInstance, runtime: Runtime, store: Store): void {
+export interface BerthApiOptions {
+  runtime: Runtime;
+  store: Store;
+  events: Events;
+  bodyLimit: number;
+}
+
+export function registerBerthApi(app: FastifyInstance, { runtime, store, events, bodyLimit }: BerthApiOptions): void {
   app.get('/_berth/health', async () => ({ status: 'ok', pid: process.pid }));
 
   app.get('/_berth/functions', async () => ({
@@ -38,8 +53,78 @@ export function registerBerthApi(app: FastifyInstance, runtime: Runtime, store: 
   );
 
   app.get<{ Params: { id: string } }>('/_berth/invocations/:id', async (request) => {
-    const invocation = await store.getInvocation(request.params.id);
-    if (!invocation) throw new BerthError('BERTH_ERR_INVOCATION_NOT_FOUND', { id: request.params.id });
-    return invocation;
+    const attempts = await store.getInvocation(request.params.id);
+    if (attempts.length === 0) throw new BerthError('BERTH_ERR_INVOCATION_NOT_FOUND', { id: request.params.id });
+    // The latest attempt's fields at the top level, every attempt below.
+    return { ...attempts[attempts.length - 1], attempts };
   });
+
+  app.get('/_berth/queues', async () => ({
+    queues: events.queues.list().map((spec) => ({ ...spec, ...events.queues.depth(spec.name) })),
+  }));
+
+  app.post<{ Params: { name: string } }>('/_berth/queues/:name/messages', { bodyLimit }, async (request) => {
+    const input = jsonBody(request.body);
+    const body = input.body;
+    if (body === undefined) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: 'body', problem: 'is required: send {"body": "..."} (a string, or any JSON value to send as JSON text)' });
+    const result = await events.queues.send(request.params.name, {
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      ...optionalAttributes(input.attributes),
+      ...(typeof input.delaySeconds === 'number' ? { delaySeconds: input.delaySeconds } : {}),
+      ...(typeof input.groupId === 'string' ? { groupId: input.groupId } : {}),
+      ...(typeof input.deduplicationId === 'string' ? { dedupId: input.deduplicationId } : {}),
+      ...dedupFromHeader(request.headers),
+    });
+    return { messageId: result.messageId, duplicate: result.duplicate, ...(result.sequenceNumber ? { sequenceNumber: result.sequenceNumber } : {}) };
+  });
+
+  app.get('/_berth/topics', async () => ({ topics: events.topics.list() }));
+
+  app.post<{ Params: { name: string } }>('/_berth/topics/:name/messages', { bodyLimit }, async (request) => {
+    const input = jsonBody(request.body);
+    const message = input.message;
+    if (message === undefined) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: 'message', problem: 'is required: send {"message": "..."} (a string, or any JSON value to send as JSON text)' });
+    return events.topics.publish(request.params.name, {
+      message: typeof message === 'string' ? message : JSON.stringify(message),
+      ...(typeof input.subject === 'string' ? { subject: input.subject } : {}),
+      ...optionalAttributes(input.attributes),
+      ...optionalKey(request.headers),
+    });
+  });
+}
+
+function dedupFromHeader(headers: IncomingHttpHeaders): { dedupId?: string } {
+  const key = optionalKey(headers).idempotencyKey;
+  return key === undefined ? {} : { dedupId: key };
+}
+
+function jsonBody(raw: unknown): Record<string, unknown> {
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : '';
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: 'request body', problem: `is not valid JSON (${(err as Error).message}); send a JSON object` });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: 'request body', problem: 'must be a JSON object' });
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Accepts `{name: "text" | 42 | {DataType, StringValue|BinaryValue}}`. */
+function optionalAttributes(raw: unknown): { attributes?: MessageAttributes } {
+  if (raw === undefined || raw === null) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: 'attributes', problem: 'must be an object of name → value' });
+  }
+  const attributes: MessageAttributes = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (typeof value === 'string') attributes[name] = { DataType: 'String', StringValue: value };
+    else if (typeof value === 'number') attributes[name] = { DataType: 'Number', StringValue: String(value) };
+    else if (Array.isArray(value)) attributes[name] = { DataType: 'String.Array', StringValue: JSON.stringify(value) };
+    else if (value && typeof value === 'object' && typeof (value as MessageAttributeValue).DataType === 'string') attributes[name] = value as MessageAttributeValue;
+    else throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `attributes.${name}`, problem: 'must be a string, a number, a list or {DataType, StringValue}' });
+  }
+  return { attributes };
 }

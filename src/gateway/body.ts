@@ -12,11 +12,17 @@ const DRAIN_FACTOR = 16;
 export class BodyTooLargeError extends Error {
   readonly code = 'FST_ERR_CTP_BODY_TOO_LARGE';
   readonly statusCode = 413;
+
+  constructor(readonly limit: number) {
+    super(`body larger than ${limit} bytes`);
+  }
 }
 
-export function registerRawBodyParser(app: FastifyInstance, limit: number): void {
+/** The limit is the route's `bodyLimit` (the server's default unless a route sets its own). */
+export function registerRawBodyParser(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
+    const limit = request.routeOptions.bodyLimit;
     const chunks: Buffer[] = [];
     let size = 0;
     payload.on('data', (chunk: Buffer) => {
@@ -25,7 +31,7 @@ export function registerRawBodyParser(app: FastifyInstance, limit: number): void
       else if (size > limit * DRAIN_FACTOR) request.raw.destroy();
     });
     payload.on('end', () => {
-      if (size > limit) done(new BodyTooLargeError('body too large'), undefined);
+      if (size > limit) done(new BodyTooLargeError(limit), undefined);
       else done(null, Buffer.concat(chunks, size));
     });
     payload.on('error', (err) => done(err, undefined));

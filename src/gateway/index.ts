@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { BaseLogger } from 'pino';
 import type { Dispatcher } from '../dispatch/index.js';
+import type { Events } from '../events/index.js';
 import { BerthError, isBerthError } from '../errors.js';
+import { isEventError } from '../events/index.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import type { InvocationResult } from '../types.js';
@@ -16,16 +18,21 @@ import { registerBerthApi } from './berth-api.js';
 import { registerRawBodyParser } from './body.js';
 import { registerInvokeApi } from './invoke-api.js';
 import { RouteTable } from './routes.js';
-import { tenantFrom } from './tenant.js';
+import { optionalKey, optionalTenant, tenantFrom } from './tenant.js';
+import { verifyWebhook } from './webhook.js';
 
 export { RouteTable } from './routes.js';
 
 export interface GatewayOptions {
   runtime: Runtime;
   dispatcher: Dispatcher;
+  events: Events;
   store: Store;
   logger: BaseLogger;
+  /** Limit for bodies of user routes and webhooks. */
   bodyLimitBytes: number;
+  /** Limit for payloads of the Invoke, SQS and Berth APIs (events.maxPayload). */
+  maxPayloadBytes: number;
   /** Show error types and stack traces in 502 responses (berth dev). */
   exposeErrors: boolean;
   routes: () => RouteTable;
@@ -35,10 +42,11 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   const app = Fastify({
     genReqId: () => randomUUID(),
     forceCloseConnections: false,
+    bodyLimit: options.bodyLimitBytes,
   });
 
   // Bodies stay raw bytes: handlers get them as API Gateway would (text or base64).
-  registerRawBodyParser(app, options.bodyLimitBytes);
+  registerRawBodyParser(app);
 
   // One structured access-log line per request (pino), written off the response path.
   app.addHook('onResponse', async (request, reply) => {
@@ -51,23 +59,31 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
     const isInvokeApi = request.url.startsWith('/2015-03-31/');
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      const tooLarge = new BerthError('BERTH_ERR_BODY_TOO_LARGE', { limit: options.bodyLimitBytes });
-      if (isInvokeApi) return sendLambdaError(reply, 'RequestTooLargeException', `Request must be smaller than ${options.bodyLimitBytes} bytes for the InvokeFunction operation`);
+      const limit = request.routeOptions.bodyLimit;
+      const tooLarge = new BerthError('BERTH_ERR_BODY_TOO_LARGE', { limit });
+      if (isInvokeApi) return sendLambdaError(reply, 'RequestTooLargeException', `Request must be smaller than ${limit} bytes for the InvokeFunction operation (events.maxPayload in berth.yml)`);
       return reply.code(413).send({ code: tooLarge.code, message: tooLarge.message });
     }
-    if (isBerthError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
+    if (isBerthError(err) || isEventError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ code: err.code ?? 'BERTH_ERR_BAD_REQUEST', message: err.message });
     options.logger.error({ err, reqId: request.id }, 'unhandled gateway error');
     return reply.code(500).send({ code: 'BERTH_ERR_INTERNAL', message: 'Internal error in Berth; see the gateway log.' });
   });
 
-  registerInvokeApi(app, options.runtime, options.dispatcher);
-  registerBerthApi(app, options.runtime, options.store);
+  const apiBodyLimit = options.maxPayloadBytes;
+  registerInvokeApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, events: options.events, bodyLimit: apiBodyLimit });
+  registerBerthApi(app, { runtime: options.runtime, store: options.store, events: options.events, bodyLimit: apiBodyLimit });
 
   app.all('/*', async (request, reply) => {
     const path = request.url.split('?', 1)[0]!;
     const match = options.routes().match(request.method, path);
     if (!match) throw new BerthError('BERTH_ERR_ROUTE_NOT_FOUND', { method: request.method, path });
+    if (match.webhook) {
+      const body = request.body as Buffer | undefined;
+      if (!verifyWebhook(match.webhook, request.headers, body)) {
+        return reply.code(401).send({ code: 'BERTH_ERR_WEBHOOK_SIGNATURE', message: `Missing or wrong signature in header ${match.webhook.header}: expected the hex HMAC-${match.webhook.algorithm.toUpperCase()} of the body with the webhook's secret. Nothing was run.` });
+      }
+    }
     const event = toApiGatewayV2Event({
       method: request.method,
       url: request.url,
@@ -80,6 +96,15 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
       requestId: request.id,
       now: Date.now(),
     });
+    if (match.webhook) {
+      // Durable before the 202: the event runs asynchronously, with the function's retries.
+      const { id } = await options.events.asyncInvoker.enqueue(match.functionName, event, {
+        trigger: 'webhook',
+        ...optionalTenant(tenantFrom(request.headers)),
+        ...optionalKey(request.headers),
+      });
+      return reply.code(202).header('x-berth-invocation-id', id).send({ invocationId: id });
+    }
     const result = await options.dispatcher.invoke({
       functionName: match.functionName,
       event,

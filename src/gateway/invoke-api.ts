@@ -5,9 +5,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Dispatcher } from '../dispatch/index.js';
 import { functionArn, REGION, type Runtime } from '../runtime/index.js';
-import type { FunctionSpec } from '../types.js';
+import type { Events } from '../events/index.js';
+import type { FunctionSpec, InvocationResult } from '../types.js';
 import { functionNotFound, sendLambdaError, sendLambdaErrorFor } from './aws-errors.js';
-import { tenantFrom } from './tenant.js';
+import { optionalKey, optionalTenant, tenantFrom } from './tenant.js';
 
 const LOG_TAIL_BYTES = 4096;
 
@@ -41,7 +42,23 @@ function functionConfiguration(spec: FunctionSpec) {
   };
 }
 
-export function registerInvokeApi(app: FastifyInstance, runtime: Runtime, dispatcher: Dispatcher): void {
+export interface InvokeApiOptions {
+  runtime: Runtime;
+  dispatcher: Dispatcher;
+  events: Events;
+  bodyLimit: number;
+}
+
+/** What a keyed RequestResponse invoke remembers, so a repeat gets the same answer without running. */
+interface RememberedResult {
+  id: string;
+  status: InvocationResult['status'];
+  payload?: unknown;
+  error?: InvocationResult['error'];
+  log: string;
+}
+
+export function registerInvokeApi(app: FastifyInstance, { runtime, dispatcher, events, bodyLimit }: InvokeApiOptions): void {
   const resolve = (reply: FastifyReply, raw: string, qualifierParam?: string): FunctionSpec | undefined => {
     const { name, qualifier } = parseFunctionName(raw, qualifierParam);
     const spec = runtime.pool(name)?.spec;
@@ -54,16 +71,17 @@ export function registerInvokeApi(app: FastifyInstance, runtime: Runtime, dispat
 
   app.post<{ Params: { name: string }; Querystring: { Qualifier?: string } }>(
     '/2015-03-31/functions/:name/invocations',
+    { bodyLimit },
     async (request, reply) => {
       const spec = resolve(reply, request.params.name, request.query.Qualifier);
       if (!spec) return reply;
       const invocationType = (request.headers['x-amz-invocation-type'] as string | undefined) ?? 'RequestResponse';
       if (invocationType === 'DryRun') return reply.code(204).send();
-      if (invocationType !== 'RequestResponse') {
+      if (invocationType !== 'RequestResponse' && invocationType !== 'Event') {
         return sendLambdaError(
           reply,
           'InvalidParameterValueException',
-          `InvocationType "${invocationType}" is not supported here; use RequestResponse or DryRun.`,
+          `InvocationType "${invocationType}" is not valid; use RequestResponse, Event or DryRun.`,
         );
       }
 
@@ -72,15 +90,36 @@ export function registerInvokeApi(app: FastifyInstance, runtime: Runtime, dispat
       const clientContext = parseClientContext(request.headers['x-amz-client-context'] as string | undefined);
       if (clientContext && 'error' in clientContext) return sendLambdaError(reply, 'InvalidRequestContentException', clientContext.error);
 
-      let result;
-      try {
-        result = await dispatcher.invoke({
+      const tenant = optionalTenant(tenantFrom(request.headers));
+      const key = optionalKey(request.headers);
+      if (invocationType === 'Event') {
+        try {
+          const { id } = await events.asyncInvoker.enqueue(spec.name, payload.value, {
+            ...tenant,
+            ...key,
+            ...(clientContext ? { clientContext: clientContext.value } : {}),
+          });
+          return reply.code(202).header('x-amzn-requestid', id).header('x-berth-invocation-id', id).send();
+        } catch (err) {
+          return sendLambdaErrorFor(reply, err, spec.name);
+        }
+      }
+
+      const run = async (): Promise<RememberedResult> => {
+        const result = await dispatcher.invoke({
           functionName: spec.name,
           event: payload.value,
-          tenantId: tenantFrom(request.headers),
+          ...tenant,
           ...(clientContext ? { clientContext: clientContext.value } : {}),
           trigger: 'invoke-api',
         });
+        return { id: result.id, status: result.status, log: result.log, ...(result.error ? { error: result.error } : { payload: result.payload }) };
+      };
+      let result: RememberedResult;
+      try {
+        result = key.idempotencyKey === undefined
+          ? await run()
+          : (await events.idempotency.once(`invoke:${spec.name}`, key.idempotencyKey, events.idempotencyWindowMs, run)).value;
       } catch (err) {
         return sendLambdaErrorFor(reply, err, spec.name);
       }

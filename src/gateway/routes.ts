@@ -3,7 +3,7 @@
  * deploy and swapped whole, so `berth dev` can reload without restarting the server.
  */
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
-import type { FunctionSpec } from '../types.js';
+import type { FunctionSpec, WebhookSpec } from '../types.js';
 
 const ALL_METHODS: HTTPMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 
@@ -11,6 +11,8 @@ export interface RouteMatch {
   functionName: string;
   routeKey: string;
   pathParameters: Record<string, string>;
+  /** Set for `events: - webhook:` routes: verify, enqueue and answer 202. */
+  webhook?: WebhookSpec;
 }
 
 export class RouteTable {
@@ -27,6 +29,10 @@ export class RouteTable {
         this.router.on(methods, toFindMyWay(route.path), () => {}, store);
         size++;
       }
+      for (const webhook of fn.webhooks) {
+        this.router.on('POST', toFindMyWay(webhook.path), () => {}, { functionName: fn.name, routeKey: `POST ${webhook.path}`, webhook });
+        size++;
+      }
     }
     this.size = size;
   }
@@ -34,13 +40,13 @@ export class RouteTable {
   match(method: string, path: string): RouteMatch | undefined {
     const found = this.router.find(method as HTTPMethod, path);
     if (!found) return undefined;
-    const store = found.store as { functionName: string; routeKey: string; proxyName?: string };
+    const store = found.store as { functionName: string; routeKey: string; proxyName?: string; webhook?: WebhookSpec };
     const pathParameters: Record<string, string> = {};
     for (const [key, value] of Object.entries(found.params)) {
       if (value === undefined) continue;
       pathParameters[key === '*' ? store.proxyName! : key] = value;
     }
-    return { functionName: store.functionName, routeKey: store.routeKey, pathParameters };
+    return { functionName: store.functionName, routeKey: store.routeKey, pathParameters, ...(store.webhook ? { webhook: store.webhook } : {}) };
   }
 }
 

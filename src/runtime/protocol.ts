@@ -11,6 +11,8 @@ import type { FunctionError } from '../types.js';
 export interface InvokeMessage {
   t: 'invoke';
   id: string;
+  /** Delivery number of this event: retries keep `id` and count up from 1. */
+  attempt: number;
   event: unknown;
   /** The sandbox starts the clock when it starts the invocation, which may be queued. */
   timeoutMs: number;

@@ -1,3 +1,6 @@
 /** store: the persistence interface and its implementations; no SQL lives outside this folder. */
-export type { FunctionRecord, InvocationRecord, LogChunk, LogQuery, Store, StoredLog } from './types.js';
+export type {
+  EventWrite,
+  MessageRecord,
+  QueueRecord, FunctionRecord, InvocationRecord, LogChunk, LogQuery, Store, StoredLog } from './types.js';
 export { openSqliteStore } from './sqlite/index.js';

@@ -2,6 +2,8 @@ import type { InvocationStatus } from '../types.js';
 
 export interface InvocationRecord {
   id: string;
+  /** 1 for the first delivery; retries of an event share its id and count up. */
+  attempt: number;
   functionName: string;
   tenantId: string | null;
   trigger: string;
@@ -42,6 +44,45 @@ export interface LogQuery {
   limit: number;
 }
 
+/** One message of a queue as stored; see migrations/sqlite/0002_events.sql. */
+export interface MessageRecord {
+  seq: number;
+  queue: string;
+  id: string;
+  body: string | null;
+  blobKey: string | null;
+  size: number;
+  md5: string;
+  attributes: string | null;
+  meta: string | null;
+  groupId: string | null;
+  dedupId: string | null;
+  sentAt: number;
+  visibleAt: number;
+  receiveCount: number;
+  firstReceiveAt: number | null;
+  expiresAt: number;
+  leased: boolean;
+}
+
+export interface QueueRecord {
+  name: string;
+  spec: unknown;
+  origin: 'config' | 'api';
+  createdAt: number;
+}
+
+/** Changes to event state, applied in order in one transaction. */
+export type EventWrite =
+  | { op: 'insert'; message: MessageRecord }
+  | { op: 'update'; seq: number; queue: string; visibleAt: number; receiveCount: number; firstReceiveAt: number | null; leased: boolean }
+  | { op: 'delete'; seq: number }
+  | { op: 'purge'; queue: string }
+  | { op: 'putKey'; scope: string; key: string; value: string; expiresAt: number }
+  | { op: 'tick'; id: string; expression: string; tick: number }
+  | { op: 'saveQueue'; queue: QueueRecord }
+  | { op: 'dropQueue'; name: string };
+
 /**
  * Everything Berth persists goes through this interface, so the embedded SQLite
  * store and a shared PostgreSQL store can pass one conformance suite.
@@ -52,9 +93,20 @@ export interface Store {
   writeBatch(batch: { invocations: InvocationRecord[]; logs: LogChunk[] }): Promise<void>;
   saveFunctions(functions: FunctionRecord[]): Promise<void>;
   listFunctions(): Promise<FunctionRecord[]>;
-  getInvocation(id: string): Promise<InvocationRecord | undefined>;
+  /** Every attempt of one invocation, first attempt first. */
+  getInvocation(id: string): Promise<InvocationRecord[]>;
   listInvocations(functionName: string, limit: number): Promise<InvocationRecord[]>;
   /** Log entries in ascending seq order. */
   listLogs(query: LogQuery): Promise<StoredLog[]>;
+  /** Event state: applied atomically; resolves once durable. */
+  writeEvents(writes: EventWrite[]): Promise<void>;
+  loadQueues(): Promise<QueueRecord[]>;
+  /** Every message not yet deleted, in seq order. */
+  loadMessages(): Promise<MessageRecord[]>;
+  /** The value stored under an idempotency key, unless it has expired. */
+  getKey(scope: string, key: string, now: number): Promise<string | undefined>;
+  deleteExpiredKeys(now: number): Promise<void>;
+  /** Last handled tick per schedule id, with the expression it was for. */
+  loadTicks(): Promise<{ id: string; expression: string; tick: number }[]>;
   close(): Promise<void>;
 }

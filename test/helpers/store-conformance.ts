@@ -18,6 +18,7 @@ function invocation(overrides: Partial<InvocationRecord> = {}): InvocationRecord
   counter++;
   return {
     id: `inv-${counter}-${Math.random().toString(36).slice(2)}`,
+    attempt: 1,
     functionName: 'alpha',
     tenantId: null,
     trigger: 'http',
@@ -65,9 +66,9 @@ export function storeConformance(name: string, open: () => Promise<Store>, optio
         });
         const bare = invocation({ status: 'timed_out', trigger: 'cli' });
         await store.writeBatch({ invocations: [full, bare], logs: [log(full.id, 'START\n')] });
-        assert.deepEqual(await store.getInvocation(full.id), full);
-        assert.deepEqual(await store.getInvocation(bare.id), bare);
-        assert.equal(await store.getInvocation('no-such-id'), undefined);
+        assert.deepEqual(await store.getInvocation(full.id), [full]);
+        assert.deepEqual(await store.getInvocation(bare.id), [bare]);
+        assert.deepEqual(await store.getInvocation('no-such-id'), []);
       }));
 
     test('writeBatch is all or nothing', () =>
@@ -76,11 +77,11 @@ export function storeConformance(name: string, open: () => Promise<Store>, optio
         // A record the store must refuse (a required field missing), in the same batch as valid ones.
         const bad = { ...invocation({ functionName: 'atomic' }), status: null } as unknown as InvocationRecord;
         await assert.rejects(store.writeBatch({ invocations: [good, bad], logs: [log(good.id, 'lost?\n', { functionName: 'atomic' })] }));
-        assert.equal(await store.getInvocation(good.id), undefined);
+        assert.deepEqual(await store.getInvocation(good.id), []);
         assert.deepEqual(await store.listLogs({ functionName: 'atomic', limit: 10 }), []);
         // The store still works afterwards.
         await store.writeBatch({ invocations: [good], logs: [] });
-        assert.deepEqual(await store.getInvocation(good.id), good);
+        assert.deepEqual(await store.getInvocation(good.id), [good]);
       }));
 
     test('listInvocations: newest first, limited, one function only', () =>
@@ -179,7 +180,7 @@ export function storeConformance(name: string, open: () => Promise<Store>, optio
           await store.saveFunctions([{ name: 'durable', handler: 'd.handler', spec: { kept: true }, updatedAt: 5 }]);
           const before = await store.listLogs({ functionName: 'durable', limit: 10 });
           const reopened = await reopen(store);
-          assert.deepEqual(await reopened.getInvocation(record.id), record);
+          assert.deepEqual(await reopened.getInvocation(record.id), [record]);
           assert.deepEqual(await reopened.listLogs({ functionName: 'durable', limit: 10 }), before);
           assert.deepEqual(await reopened.listFunctions(), [{ name: 'durable', handler: 'd.handler', spec: { kept: true }, updatedAt: 5 }]);
           // New entries continue after the old ones.

@@ -24,6 +24,8 @@ export interface LambdaContext {
   invokedFunctionArn: string;
   memoryLimitInMB: string;
   awsRequestId: string;
+  /** Berth: 1 on the first delivery of an event, 2 on its first retry, ... (awsRequestId stays the same). */
+  attempt: number;
   logGroupName: string;
   logStreamName: string;
   tenantId?: string;
@@ -55,6 +57,7 @@ export function buildContext(message: InvokeMessage, deadlineMs: number, complet
     invokedFunctionArn: env.BERTH_FUNCTION_ARN ?? '',
     memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? '',
     awsRequestId: message.id,
+    attempt: message.attempt,
     logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME ?? '',
     logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME ?? '',
     callbackWaitsForEmptyEventLoop: true,

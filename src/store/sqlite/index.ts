@@ -3,10 +3,21 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { loadMigrations } from '../migrations.js';
-import type { FunctionRecord, InvocationRecord, LogChunk, LogQuery, Store, StoredLog } from '../types.js';
+import type {
+  EventWrite,
+  FunctionRecord,
+  InvocationRecord,
+  LogChunk,
+  LogQuery,
+  MessageRecord,
+  QueueRecord,
+  Store,
+  StoredLog,
+} from '../types.js';
 
 interface InvocationRow {
   id: string;
+  attempt: number;
   function_name: string;
   tenant_id: string | null;
   trigger: string;
@@ -18,6 +29,26 @@ interface InvocationRow {
   max_memory_mb: number;
   error_type: string | null;
   error_message: string | null;
+}
+
+interface MessageRow {
+  seq: number;
+  queue: string;
+  id: string;
+  body: string | null;
+  blob_key: string | null;
+  size: number;
+  md5: string;
+  attributes: string | null;
+  meta: string | null;
+  group_id: string | null;
+  dedup_id: string | null;
+  sent_at: number;
+  visible_at: number;
+  receive_count: number;
+  first_receive_at: number | null;
+  expires_at: number;
+  leased: number;
 }
 
 interface LogRow {
@@ -67,11 +98,14 @@ class SqliteStore implements Store {
   private readonly selectLogsAfter;
   private readonly selectLatestLogs;
 
+  private readonly events: EventStatements;
+
   constructor(private readonly db: Database.Database) {
+    this.events = new EventStatements(db);
     this.insertInvocation = db.prepare(
-      `INSERT OR REPLACE INTO invocations (id, function_name, tenant_id, trigger, status, started_at, duration_ms,
+      `INSERT OR REPLACE INTO invocations (id, attempt, function_name, tenant_id, trigger, status, started_at, duration_ms,
          billed_ms, init_duration_ms, max_memory_mb, error_type, error_message)
-       VALUES (@id, @functionName, @tenantId, @trigger, @status, @startedAt, @durationMs,
+       VALUES (@id, @attempt, @functionName, @tenantId, @trigger, @status, @startedAt, @durationMs,
          @billedMs, @initDurationMs, @maxMemoryMb, @errorType, @errorMessage)`,
     );
     this.insertLog = db.prepare(
@@ -87,7 +121,7 @@ class SqliteStore implements Store {
        ON CONFLICT (name) DO UPDATE SET handler = excluded.handler, spec = excluded.spec, updated_at = excluded.updated_at`,
     );
     this.selectFunctions = db.prepare('SELECT name, handler, spec, updated_at FROM functions ORDER BY name');
-    this.selectInvocation = db.prepare('SELECT * FROM invocations WHERE id = ?');
+    this.selectInvocation = db.prepare('SELECT * FROM invocations WHERE id = ? ORDER BY attempt');
     this.selectInvocations = db.prepare(
       'SELECT * FROM invocations WHERE function_name = ? ORDER BY started_at DESC LIMIT ?',
     );
@@ -117,9 +151,8 @@ class SqliteStore implements Store {
     );
   }
 
-  async getInvocation(id: string): Promise<InvocationRecord | undefined> {
-    const row = this.selectInvocation.get(id) as InvocationRow | undefined;
-    return row && toInvocation(row);
+  async getInvocation(id: string): Promise<InvocationRecord[]> {
+    return (this.selectInvocation.all(id) as InvocationRow[]).map(toInvocation);
   }
 
   async listInvocations(functionName: string, limit: number): Promise<InvocationRecord[]> {
@@ -141,14 +174,129 @@ class SqliteStore implements Store {
     }));
   }
 
+  async writeEvents(writes: EventWrite[]): Promise<void> {
+    this.events.apply(writes);
+  }
+
+  async loadQueues(): Promise<QueueRecord[]> {
+    return (this.db.prepare('SELECT * FROM queues ORDER BY name').all() as { name: string; spec: string; origin: QueueRecord['origin']; created_at: number }[]).map(
+      (row) => ({ name: row.name, spec: JSON.parse(row.spec), origin: row.origin, createdAt: row.created_at }),
+    );
+  }
+
+  async loadMessages(): Promise<MessageRecord[]> {
+    return (this.db.prepare('SELECT * FROM messages ORDER BY seq').all() as MessageRow[]).map(toMessage);
+  }
+
+  async getKey(scope: string, key: string, now: number): Promise<string | undefined> {
+    return (this.events.selectKey.get(scope, key, now) as { value: string } | undefined)?.value;
+  }
+
+  async deleteExpiredKeys(now: number): Promise<void> {
+    this.db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?').run(now);
+  }
+
+  async loadTicks(): Promise<{ id: string; expression: string; tick: number }[]> {
+    return this.db.prepare('SELECT id, expression, last_tick AS tick FROM schedule_ticks').all() as { id: string; expression: string; tick: number }[];
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
 }
 
+/** Prepared statements for event writes, and the transaction that applies a batch of them. */
+class EventStatements {
+  readonly selectKey;
+  readonly apply: (writes: EventWrite[]) => void;
+
+  constructor(db: Database.Database) {
+    const insert = db.prepare(
+      `INSERT INTO messages (seq, queue, id, body, blob_key, size, md5, attributes, meta, group_id, dedup_id,
+         sent_at, visible_at, receive_count, first_receive_at, expires_at, leased)
+       VALUES (@seq, @queue, @id, @body, @blobKey, @size, @md5, @attributes, @meta, @groupId, @dedupId,
+         @sentAt, @visibleAt, @receiveCount, @firstReceiveAt, @expiresAt, @leased)`,
+    );
+    const update = db.prepare(
+      `UPDATE messages SET queue = @queue, visible_at = @visibleAt, receive_count = @receiveCount,
+         first_receive_at = @firstReceiveAt, leased = @leased WHERE seq = @seq`,
+    );
+    const remove = db.prepare('DELETE FROM messages WHERE seq = ?');
+    const purge = db.prepare('DELETE FROM messages WHERE queue = ?');
+    const putKey = db.prepare(
+      `INSERT INTO idempotency_keys (scope, key, value, expires_at) VALUES (@scope, @key, @value, @expiresAt)
+       ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+    );
+    const tick = db.prepare(
+      `INSERT INTO schedule_ticks (id, expression, last_tick) VALUES (@id, @expression, @tick)
+       ON CONFLICT (id) DO UPDATE SET expression = excluded.expression, last_tick = excluded.last_tick`,
+    );
+    const saveQueue = db.prepare(
+      `INSERT INTO queues (name, spec, origin, created_at) VALUES (@name, @spec, @origin, @createdAt)
+       ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, origin = excluded.origin`,
+    );
+    const dropQueue = db.prepare('DELETE FROM queues WHERE name = ?');
+    this.selectKey = db.prepare('SELECT value FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?');
+    this.apply = db.transaction((writes: EventWrite[]) => {
+      for (const write of writes) {
+        switch (write.op) {
+          case 'insert':
+            insert.run({ ...write.message, leased: write.message.leased ? 1 : 0 });
+            break;
+          case 'update':
+            update.run({ ...write, leased: write.leased ? 1 : 0 });
+            break;
+          case 'delete':
+            remove.run(write.seq);
+            break;
+          case 'purge':
+            purge.run(write.queue);
+            break;
+          case 'putKey':
+            putKey.run(write);
+            break;
+          case 'tick':
+            tick.run(write);
+            break;
+          case 'saveQueue':
+            saveQueue.run({ ...write.queue, spec: JSON.stringify(write.queue.spec) });
+            break;
+          case 'dropQueue':
+            dropQueue.run(write.name);
+            purge.run(write.name);
+            break;
+        }
+      }
+    });
+  }
+}
+
+function toMessage(row: MessageRow): MessageRecord {
+  return {
+    seq: row.seq,
+    queue: row.queue,
+    id: row.id,
+    body: row.body,
+    blobKey: row.blob_key,
+    size: row.size,
+    md5: row.md5,
+    attributes: row.attributes,
+    meta: row.meta,
+    groupId: row.group_id,
+    dedupId: row.dedup_id,
+    sentAt: row.sent_at,
+    visibleAt: row.visible_at,
+    receiveCount: row.receive_count,
+    firstReceiveAt: row.first_receive_at,
+    expiresAt: row.expires_at,
+    leased: row.leased === 1,
+  };
+}
+
 function toInvocation(row: InvocationRow): InvocationRecord {
   return {
     id: row.id,
+    attempt: row.attempt,
     functionName: row.function_name,
     tenantId: row.tenant_id,
     trigger: row.trigger,

@@ -1,0 +1,73 @@
+/**
+ * Workers that take messages from a queue inside Berth and hand them to a
+ * handler: async events to their function, queue messages to a trigger,
+ * deliveries to HTTP subscribers. Each worker waits on the queue (woken by a
+ * send, no polling), so `concurrency` bounds how many batches run at once.
+ */
+import type { Delivery, QueueService } from './queues.js';
+
+export interface ConsumerOptions {
+  queue: string;
+  concurrency: number;
+  batchSize: number;
+  /** Wait up to this long for a batch to fill once its first message is there. */
+  maxBatchingWindowMs: number;
+  visibilityTimeoutSeconds?: number;
+}
+
+const WAIT_SECONDS = 20;
+
+export class QueueConsumer {
+  private readonly abort = new AbortController();
+  private readonly workers: Promise<void>[] = [];
+
+  constructor(
+    private readonly queues: QueueService,
+    private readonly options: ConsumerOptions,
+    private readonly handle: (batch: Delivery[]) => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  get concurrency(): number {
+    return this.options.concurrency;
+  }
+
+  start(): this {
+    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work());
+    return this;
+  }
+
+  /** Stops taking messages and waits for the batches being handled. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.all(this.workers);
+  }
+
+  private async work(): Promise<void> {
+    const { signal } = this.abort;
+    while (!signal.aborted) {
+      try {
+        const batch = await this.receive(signal);
+        if (batch.length > 0) await this.handle(batch);
+      } catch (err) {
+        this.onError(err);
+        // A queue that keeps failing (deleted under us) must not spin.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  }
+
+  private async receive(signal: AbortSignal): Promise<Delivery[]> {
+    const { queue, batchSize, maxBatchingWindowMs, visibilityTimeoutSeconds } = this.options;
+    const base = { lease: true, signal, ...(visibilityTimeoutSeconds !== undefined ? { visibilityTimeoutSeconds } : {}) };
+    const batch = await this.queues.receive(queue, { ...base, max: batchSize, waitSeconds: WAIT_SECONDS });
+    if (batch.length === 0 || batch.length >= batchSize || maxBatchingWindowMs <= 0) return batch;
+    const deadline = Date.now() + maxBatchingWindowMs;
+    while (batch.length < batchSize && !signal.aborted) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      batch.push(...(await this.queues.receive(queue, { ...base, max: batchSize - batch.length, waitSeconds: left / 1000 })));
+    }
+    return batch;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * events: durable async work. Queues (SQS semantics) are the one mechanism; async
+ * invocations, queue triggers, topic fan-out, schedules and webhooks all become
+ * messages in them, so each is stored before it is acknowledged and survives a
+ * restart. Data flows trigger → queue → consumer → dispatcher.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Dispatcher } from '../dispatch/index.js';
+import type { Store } from '../store/index.js';
+import type { Destination, ProjectSpec } from '../types.js';
+import { AsyncInvoker } from './async-invoke.js';
+import { FileBlobStore, type BlobStore } from './blobs.js';
+import { Idempotency } from './idempotency.js';
+import { Journal } from './journal.js';
+import { QueueTriggers } from './queue-triggers.js';
+import { QueueService } from './queues.js';
+import { TopicService } from './topics.js';
+
+export { asyncQueueName } from './async-invoke.js';
+export { EventError, isEventError } from './errors.js';
+export type { QueueService } from './queues.js';
+export type { TopicService } from './topics.js';
+
+export interface EventsOptions {
+  project: ProjectSpec;
+  dataDir: string;
+  store: Store;
+  dispatcher: Dispatcher;
+  logger: Logger;
+}
+
+export class Events {
+  private constructor(
+    readonly journal: Journal,
+    readonly idempotency: Idempotency,
+    readonly blobs: BlobStore,
+    readonly queues: QueueService,
+    readonly asyncInvoker: AsyncInvoker,
+    readonly topics: TopicService,
+    private readonly queueTriggers: QueueTriggers,
+    private project: ProjectSpec,
+  ) {}
+
+  static async open(options: EventsOptions): Promise<Events> {
+    const { project, store, dispatcher, logger } = options;
+    const onError = (err: unknown) => logger.error({ err }, 'event processing failed');
+    const journal = new Journal(store, (err) => logger.error({ err }, 'event store write failed'));
+    const idempotency = new Idempotency(store, journal);
+    const blobs = new FileBlobStore(path.join(options.dataDir, 'blobs'));
+    const queues = await QueueService.open(
+      {
+        store,
+        journal,
+        idempotency,
+        blobs,
+        maxPayloadBytes: project.events.maxPayloadBytes,
+        inlineThresholdBytes: project.events.inlineThresholdBytes,
+        idempotencyWindowSeconds: project.events.idempotencyWindowSeconds,
+        onError,
+      },
+      [...project.queues.values()],
+    );
+    // Destinations and topics refer to each other; `events` is set before anything is delivered.
+    let events: Events | undefined;
+    const deliver = (destination: Destination, record: unknown) => events!.deliver(destination, record);
+    const asyncInvoker = new AsyncInvoker({ queues, dispatcher, deliver, onError });
+    const topics = new TopicService({
+      queues,
+      asyncInvoker,
+      idempotency,
+      idempotencyWindowSeconds: project.events.idempotencyWindowSeconds,
+      onError,
+      onDeliveryFailed: (detail) => logger.warn(detail, 'topic delivery to HTTP subscriber failed for good'),
+    });
+    const queueTriggers = new QueueTriggers(queues, dispatcher, onError);
+    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, project);
+    events.deploy(project);
+    void store.deleteExpiredKeys(Date.now()).catch(onError);
+    return events;
+  }
+
+  get idempotencyWindowMs(): number {
+    return this.project.events.idempotencyWindowSeconds * 1000;
+  }
+
+  /** Starts or updates queues, consumers and subscriptions for a (re)loaded project. */
+  deploy(project: ProjectSpec): void {
+    this.project = project;
+    const functions = [...project.functions.values()];
+    this.queues.declare([...project.queues.values()]);
+    this.asyncInvoker.deploy(functions);
+    this.topics.deploy(project.topics);
+    this.queueTriggers.deploy(functions);
+  }
+
+  deliver(destination: Destination, record: unknown): Promise<unknown> {
+    const body = JSON.stringify(record);
+    if ('queue' in destination) return this.queues.send(destination.queue, { body });
+    if ('topic' in destination) return this.topics.publish(destination.topic, { message: body });
+    return this.asyncInvoker.enqueue(destination.function, record, { trigger: 'async' });
+  }
+
+  /** Stops consuming; what is in flight finishes (the dispatcher drains it) and its writes commit. */
+  async stop(): Promise<void> {
+    this.queues.close();
+    await Promise.all([this.asyncInvoker.stop(), this.topics.stop(), this.queueTriggers.stop()]);
+    await this.journal.commit().catch(() => {});
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Topics fan one published message out to their subscriptions: queues (SNS
+ * envelope or raw), functions (an SNS-shaped async event) and HTTP endpoints
+ * (through an internal queue, so delivery survives restarts and is retried).
+ * All copies are enqueued before the publisher hears back.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SubscriptionSpec, TopicSpec } from '../types.js';
+import type { AsyncInvoker } from './async-invoke.js';
+import { QueueConsumer } from './consumer.js';
+import { EventError } from './errors.js';
+import { matchesFilter } from './filter-policy.js';
+import type { Idempotency } from './idempotency.js';
+import type { MessageAttributes } from './md5.js';
+import type { Delivery, QueueService } from './queues.js';
+
+export interface PublishInput {
+  message: string;
+  subject?: string;
+  attributes?: MessageAttributes;
+  /** A repeat with the same key inside the idempotency window delivers nothing and gets the first id. */
+  idempotencyKey?: string;
+}
+
+export interface PublishResult {
+  messageId: string;
+  /** Subscriptions the message was delivered to (after filter policies). */
+  deliveries: number;
+  duplicate: boolean;
+}
+
+export interface TopicServiceOptions {
+  queues: QueueService;
+  asyncInvoker: AsyncInvoker;
+  idempotency: Idempotency;
+  idempotencyWindowSeconds: number;
+  onError: (err: unknown) => void;
+  /** Logs a delivery to an HTTP subscriber that failed for good. */
+  onDeliveryFailed: (detail: { topic: string; url: string; messageId: string; attempts: number; error: string }) => void;
+}
+
+const HTTP_DELIVERY_TIMEOUT_MS = 15_000;
+const HTTP_RETRY_BASE_SECONDS = 1;
+
+export function topicArn(name: string): string {
+  return `arn:aws:sns:${process.env.AWS_REGION ?? 'us-east-1'}:000000000000:${name}`;
+}
+
+export class TopicService {
+  private topics = new Map<string, TopicSpec>();
+  private readonly deliverers = new Map<string, QueueConsumer>();
+
+  constructor(private readonly options: TopicServiceOptions) {}
+
+  deploy(topics: Map<string, TopicSpec>): void {
+    this.topics = topics;
+    const wanted = new Set<string>();
+    for (const topic of topics.values()) {
+      topic.subscriptions.forEach((sub, index) => {
+        if (!('http' in sub)) return;
+        const queue = httpQueueName(topic.name, index);
+        wanted.add(queue);
+        this.options.queues.ensureInternal({
+          name: queue,
+          fifo: false,
+          visibilityTimeoutSeconds: HTTP_DELIVERY_TIMEOUT_MS / 1000 + 5,
+          delaySeconds: 0,
+          retentionSeconds: 14 * 86_400,
+          contentBasedDeduplication: false,
+        });
+        this.deliverers.get(queue)?.stop().catch(this.options.onError);
+        this.deliverers.set(
+          queue,
+          new QueueConsumer(this.options.queues, { queue, concurrency: 4, batchSize: 1, maxBatchingWindowMs: 0 }, ([d]) => this.post(topic.name, sub.http, sub.retries, queue, d!), this.options.onError).start(),
+        );
+      });
+    }
+    for (const [queue, deliverer] of this.deliverers) {
+      if (wanted.has(queue)) continue;
+      deliverer.stop().catch(this.options.onError);
+      this.deliverers.delete(queue);
+    }
+  }
+
+  list(): TopicSpec[] {
+    return [...this.topics.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  has(name: string): boolean {
+    return this.topics.has(name);
+  }
+
+  async publish(name: string, input: PublishInput): Promise<PublishResult> {
+    const topic = this.topics.get(name);
+    if (!topic) throw new EventError('TopicNotFound', `Topic does not exist: ${name}. Declare it under topics: in berth.yml.`);
+    if (input.idempotencyKey === undefined) return { ...(await this.fanOut(topic, input)), duplicate: false };
+    const once = await this.options.idempotency.once<Omit<PublishResult, 'duplicate'>>(
+      `topic:${name}`,
+      input.idempotencyKey,
+      this.options.idempotencyWindowSeconds * 1000,
+      (claim) => this.fanOut(topic, input, claim),
+    );
+    return { ...once.value, duplicate: once.repeated };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.deliverers.values()].map((d) => d.stop()));
+    this.deliverers.clear();
+  }
+
+  private async fanOut(topic: TopicSpec, input: PublishInput, claim?: (result: Omit<PublishResult, 'duplicate'>) => void): Promise<Omit<PublishResult, 'duplicate'>> {
+    const messageId = randomUUID();
+    const timestamp = new Date().toISOString();
+    const matching = topic.subscriptions.map((sub, index) => ({ sub, index })).filter(({ sub }) => matchesFilter(sub.filter, input.attributes));
+    const envelope = snsEnvelope(topic.name, messageId, timestamp, input);
+    // Issued in one turn, so the copies (and the idempotency key) commit in one transaction.
+    const sends = matching.map(({ sub, index }) => this.deliver(topic.name, sub, index, envelope, input));
+    const result = { messageId, deliveries: matching.length };
+    claim?.(result);
+    await Promise.all(sends);
+    return result;
+  }
+
+  private deliver(topic: string, sub: SubscriptionSpec, index: number, envelope: SnsEnvelope, input: PublishInput): Promise<unknown> {
+    const { queues, asyncInvoker } = this.options;
+    if ('queue' in sub) {
+      return sub.raw
+        ? queues.send(sub.queue, { body: input.message, ...(input.attributes ? { attributes: input.attributes } : {}) })
+        : queues.send(sub.queue, { body: JSON.stringify(envelope) });
+    }
+    if ('function' in sub) {
+      const { SigningCertURL, UnsubscribeURL, ...rest } = envelope;
+      const event = {
+        Records: [
+          {
+            EventVersion: '1.0',
+            EventSubscriptionArn: `${topicArn(topic)}:${index}`,
+            EventSource: 'aws:sns',
+            Sns: { ...rest, SigningCertUrl: SigningCertURL, UnsubscribeUrl: UnsubscribeURL },
+          },
+        ],
+      };
+      return asyncInvoker.enqueue(sub.function, event, { trigger: 'topic' });
+    }
+    return queues.send(httpQueueName(topic, index), { body: JSON.stringify(envelope) });
+  }
+
+  private async post(topic: string, url: string, retries: number, queue: string, delivery: Delivery): Promise<void> {
+    const envelope = JSON.parse(delivery.body) as SnsEnvelope;
+    let error: string;
+    try {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'text/plain; charset=UTF-8',
+          'x-amz-sns-message-type': 'Notification',
+          'x-amz-sns-message-id': envelope.MessageId,
+          'x-amz-sns-topic-arn': envelope.TopicArn,
+          'x-berth-attempt': String(delivery.message.receiveCount),
+        },
+        body: delivery.body,
+        signal: AbortSignal.timeout(HTTP_DELIVERY_TIMEOUT_MS),
+      });
+      await response.arrayBuffer().catch(() => {});
+      if (response.ok) {
+        this.options.queues.delete(queue, delivery.receiptHandle);
+        return;
+      }
+      error = `HTTP ${response.status}`;
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const attempt = delivery.message.receiveCount;
+    if (attempt <= retries) {
+      const step = HTTP_RETRY_BASE_SECONDS * 2 ** (attempt - 1);
+      this.options.queues.changeVisibility(queue, delivery.receiptHandle, step / 2 + (Math.random() * step) / 2, { lease: false });
+      return;
+    }
+    this.options.queues.delete(queue, delivery.receiptHandle);
+    this.options.onDeliveryFailed({ topic, url, messageId: envelope.MessageId, attempts: attempt, error });
+  }
+}
+
+function httpQueueName(topic: string, index: number): string {
+  return `http:${topic}#${index}`;
+}
+
+type SnsEnvelope = ReturnType<typeof snsEnvelope>;
+
+function snsEnvelope(topic: string, messageId: string, timestamp: string, input: PublishInput) {
+  return {
+    Type: 'Notification',
+    MessageId: messageId,
+    TopicArn: topicArn(topic),
+    ...(input.subject !== undefined ? { Subject: input.subject } : {}),
+    Message: input.message,
+    Timestamp: timestamp,
+    SignatureVersion: '1',
+    Signature: '',
+    SigningCertURL: '',
+    UnsubscribeURL: '',
+    MessageAttributes: Object.fromEntries(
+      Object.entries(input.attributes ?? {}).map(([name, value]) => [
+        name,
+        { Type: value.DataType, Value: value.BinaryValue ?? value.StringValue ?? '' },
+      ]),
+    ),
+  };
+}
