@@ -2,12 +2,13 @@
  * Composes Berth from its parts, in the direction data flows:
  * config → store → bundles → runtime (pools) → dispatcher → events → gateway.
  */
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import { loadProject } from './config/index.js';
 import { BerthError } from './errors.js';
 import { Dispatcher } from './dispatch/index.js';
+import { CLIENT_ENV } from './client/env.js';
 import { Events } from './events/index.js';
 import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
@@ -60,7 +61,8 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     await store.close();
     throw err;
   });
-  const runtime = new Runtime(project.runtime.maxEnvironments);
+  // Sandboxes start before the server has its port, so they learn Berth's URL from a file written once it listens.
+  const runtime = new Runtime(project.runtime.maxEnvironments, { [CLIENT_ENV.urlFile]: urlFile(dataDir) });
   runtime.deploy(project, bundles);
   const logger = pino(
     { base: { pid: process.pid } },
@@ -95,6 +97,10 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
       await store.close();
     },
   };
+}
+
+function urlFile(dataDir: string): string {
+  return path.join(dataDir, 'url');
 }
 
 export interface ServerOptions extends BerthOptions {
@@ -149,6 +155,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     startedAt: Date.now(),
   };
   const unregister = registerInstance(info);
+  writeFileSync(urlFile(berth.dataDir), url);
 
   return {
     ...berth,

@@ -71,34 +71,39 @@ export interface InvokeFlags {
   data?: string;
   file?: string;
   tenant?: string;
+  /** Queue the event (Lambda's Event type) and print its invocation id. */
+  async?: boolean;
+  idempotencyKey?: string;
   url?: string;
   dir?: string;
   dataDir?: string;
 }
 
 export async function invoke(flags: InvokeFlags): Promise<number> {
-  if (flags.data !== undefined && flags.file !== undefined) {
-    throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: '--data and --file', problem: 'cannot be used together; pass the event one way.' });
-  }
-  const payload = flags.file !== undefined ? readFileSync(flags.file, 'utf8') : (flags.data ?? '{}');
-  let event: unknown;
-  try {
-    event = JSON.parse(payload);
-  } catch (err) {
-    throw new BerthError('BERTH_ERR_BAD_REQUEST', {
-      field: flags.file !== undefined ? `--file ${flags.file}` : '--data',
-      problem: `is not valid JSON (${(err as Error).message}). Quote it for your shell, e.g. --data '{"key":"value"}'.`,
+  const event = readJsonInput(flags);
+  const target = resolveTarget({ url: flags.url, dir: flags.dir, functionName: flags.functionName });
+  if (flags.async && target.kind !== 'remote') {
+    throw new BerthError('BERTH_ERR_NO_INSTANCE', {
+      problem: `\`berth invoke --async\` queues the event on a running Berth, and none serves "${flags.functionName}". Start one with \`berth start <dir>\` (or invoke without --async to run it in-process).`,
     });
   }
-  const target = resolveTarget({ url: flags.url, dir: flags.dir, functionName: flags.functionName });
 
   if (target.kind === 'remote') {
     const response = await request(`${target.url}/2015-03-31/functions/${encodeURIComponent(flags.functionName)}/invocations`, {
       method: 'POST',
-      headers: { 'x-amz-log-type': 'Tail', ...(flags.tenant ? { 'x-berth-tenant': flags.tenant } : {}) },
+      headers: {
+        'x-amz-log-type': 'Tail',
+        'x-amz-invocation-type': flags.async ? 'Event' : 'RequestResponse',
+        ...(flags.tenant ? { 'x-berth-tenant': flags.tenant } : {}),
+        ...(flags.idempotencyKey ? { 'x-berth-idempotency-key': flags.idempotencyKey } : {}),
+      },
       body: JSON.stringify(event),
     });
     const body = await response.text();
+    if (flags.async && response.status === 202) {
+      say(JSON.stringify({ invocationId: response.headers.get('x-berth-invocation-id') }, null, 2));
+      return 0;
+    }
     if (response.status !== 200) {
       const parsed = safeJson(body) as { message?: string; Message?: string } | undefined;
       throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: flags.functionName, problem: `could not be invoked: ${parsed?.message ?? parsed?.Message ?? body}` });
@@ -123,6 +128,66 @@ export async function invoke(flags: InvokeFlags): Promise<number> {
   } finally {
     await berth.close();
   }
+}
+
+/** The JSON a command sends: --data or --file, parsed, with the error saying how to quote it. */
+function readJsonInput(flags: { data?: string; file?: string }): unknown {
+  if (flags.data !== undefined && flags.file !== undefined) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: '--data and --file', problem: 'cannot be used together; pass the input one way.' });
+  }
+  const payload = flags.file !== undefined ? readFileSync(flags.file, 'utf8') : (flags.data ?? '{}');
+  try {
+    return JSON.parse(payload);
+  } catch (err) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', {
+      field: flags.file !== undefined ? `--file ${flags.file}` : '--data',
+      problem: `is not valid JSON (${(err as Error).message}). Quote it for your shell, e.g. --data '{"key":"value"}'.`,
+    });
+  }
+}
+
+export interface MessageFlags {
+  /** A queue (send) or a topic (publish). */
+  name: string;
+  data?: string;
+  file?: string;
+  subject?: string;
+  attributes: string[];
+  groupId?: string;
+  delaySeconds?: number;
+  idempotencyKey?: string;
+  url?: string;
+  dir?: string;
+}
+
+/** berth send <queue> / berth publish <topic>: through the running instance's API. */
+export async function sendMessage(kind: 'queue' | 'topic', flags: MessageFlags): Promise<number> {
+  const value = readJsonInput(flags);
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const target = resolveTarget({ url: flags.url, dir: flags.dir });
+  if (target.kind !== 'remote') {
+    throw new BerthError('BERTH_ERR_NO_INSTANCE', { problem: `Sending to a ${kind} needs a running Berth for ${target.dir}. Start it with \`berth start ${target.dir}\`.` });
+  }
+  const attributes = Object.fromEntries(
+    flags.attributes.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `--attr ${pair}`, problem: 'must be name=value, e.g. --attr kind=hot' });
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+  const body =
+    kind === 'queue'
+      ? { body: text, attributes, ...(flags.groupId ? { groupId: flags.groupId } : {}), ...(flags.delaySeconds !== undefined ? { delaySeconds: flags.delaySeconds } : {}) }
+      : { message: text, attributes, ...(flags.subject ? { subject: flags.subject } : {}) };
+  const response = await request(`${target.url}/_berth/${kind === 'queue' ? 'queues' : 'topics'}/${encodeURIComponent(flags.name)}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(flags.idempotencyKey ? { 'x-berth-idempotency-key': flags.idempotencyKey } : {}) },
+    body: JSON.stringify(body),
+  });
+  const result = (await response.json()) as { message?: string };
+  if (!response.ok) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `${kind} "${flags.name}"`, problem: `rejected the message: ${result.message ?? response.status}` });
+  say(JSON.stringify(result, null, 2));
+  return 0;
 }
 
 export interface LogsFlags {

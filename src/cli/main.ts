@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../package-root.js';
-import { formatError, invoke, logs, ls, start } from './commands.js';
+import { formatError, invoke, logs, ls, sendMessage, start } from './commands.js';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -16,7 +16,17 @@ Commands:
   invoke <function>      Invoke a function and print its result
       --data JSON | --file F   the event (default {})
       --tenant T           run for this tenant
+      --async              queue the event and print its invocation id (needs a running Berth)
+      --idempotency-key K  a repeat with the same key does not run again
       --url U | --dir D    the instance or project to use (default: found automatically)
+  send <queue>           Send a message to a queue of the running Berth
+      --data JSON | --file F   the body (a JSON string is sent as its text)
+      --attr name=value    a message attribute (repeatable)
+      --group G            message group (FIFO queues)
+      --delay N            seconds before it becomes visible
+      --idempotency-key K  a repeat with the same key is not sent again
+  publish <topic>        Publish a message to a topic of the running Berth
+      --data JSON | --file F, --attr name=value, --subject S, --idempotency-key K
   logs <function>        Show a function's logs
       --follow, -f         keep printing new logs
       --limit N            how many invocations to show (default 20)
@@ -47,6 +57,12 @@ async function main(argv: string[]): Promise<number> {
       dir: { type: 'string' },
       follow: { type: 'boolean', short: 'f', default: false },
       limit: { type: 'string' },
+      async: { type: 'boolean', default: false },
+      'idempotency-key': { type: 'string' },
+      attr: { type: 'string', multiple: true },
+      subject: { type: 'string' },
+      group: { type: 'string' },
+      delay: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -82,10 +98,28 @@ async function main(argv: string[]): Promise<number> {
         ...(values.data !== undefined ? { data: values.data } : {}),
         ...(values.file !== undefined ? { file: values.file } : {}),
         ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+        ...(values.async ? { async: true } : {}),
+        ...(values['idempotency-key'] !== undefined ? { idempotencyKey: values['idempotency-key'] } : {}),
         ...(values.url ? { url: values.url } : {}),
         ...(values.dir ? { dir: values.dir } : {}),
         ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
       });
+    case 'send':
+    case 'publish': {
+      if (!arg) throw new Error(`\`berth ${command}\` needs a ${command === 'send' ? 'queue' : 'topic'} name: berth ${command} <name> --data '...'`);
+      return sendMessage(command === 'send' ? 'queue' : 'topic', {
+        name: arg,
+        attributes: values.attr ?? [],
+        ...(values.data !== undefined ? { data: values.data } : {}),
+        ...(values.file !== undefined ? { file: values.file } : {}),
+        ...(values.subject !== undefined ? { subject: values.subject } : {}),
+        ...(values.group !== undefined ? { groupId: values.group } : {}),
+        ...(values.delay !== undefined ? { delaySeconds: numberFlag(values.delay, 'delay', 0) } : {}),
+        ...(values['idempotency-key'] !== undefined ? { idempotencyKey: values['idempotency-key'] } : {}),
+        ...(values.url ? { url: values.url } : {}),
+        ...(values.dir ? { dir: values.dir } : {}),
+      });
+    }
     case 'logs':
       return logs({
         functionName: needFunction(),

@@ -17,7 +17,7 @@ import type {
   TopicSpec,
   WebhookSpec,
 } from '../types.js';
-import { configSchema, defaults, type RawConfig } from './schema.js';
+import { configSchema, defaults, eventSchemas, type EventKind, type RawConfig } from './schema.js';
 
 const CONFIG_NAMES = ['berth.yml', 'berth.yaml'];
 const HANDLER_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs'];
@@ -92,8 +92,10 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     const queueTriggers: QueueTriggerSpec[] = [];
     const schedules: ScheduleSpec[] = [];
     const webhooks: WebhookSpec[] = [];
-    (fn.events ?? []).forEach((event, index) => {
+    (fn.events ?? []).forEach((rawEvent, index) => {
       const eventAt = [...at, 'events', index];
+      const event = parseEvent(rawEvent, eventAt, problems);
+      if (!event) return;
       if ('queue' in event) {
         queueTriggers.push({
           queue: event.queue,
@@ -312,6 +314,30 @@ function parseRoute(value: string | { method: string; path: string }): HttpRoute
     if (match[2] === '+' && i !== segments.length - 1) return `greedy parameter ${segment} must be the last path segment`;
   }
   return { method: upper, path: routePath };
+}
+
+/** Validates one event against the schema of its kind; problems carry the event's path. */
+function parseEvent(raw: Record<string, unknown>, at: (string | number)[], problems: Problem[]) {
+  const kinds = Object.keys(eventSchemas) as EventKind[];
+  const kind = kinds.find((k) => k in raw);
+  if (!kind) {
+    problems.push({ path: at, message: `unknown event type (keys: ${Object.keys(raw).join(', ') || 'none'}); use one of ${kinds.join(', ')}, e.g. \`- http: GET /path\`` });
+    return undefined;
+  }
+  const parsed = eventSchemas[kind].safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    const sub = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const allowed = Object.keys(eventSchemas[kind].shape).join(', ');
+        problems.push({ path: [...at, ...sub, key], message: `unknown key "${key}" for a ${kind} event; expected one of ${allowed}`, atKey: true });
+      }
+    } else {
+      problems.push({ path: [...at, ...sub], message: `${issue.message}, got ${describe(valueAt(raw, sub))}` });
+    }
+  }
+  return undefined;
 }
 
 function checkPath(routePath: string): string | undefined {

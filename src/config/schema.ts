@@ -86,18 +86,24 @@ const webhookTrigger = z.strictObject({
   algorithm: z.enum(['sha1', 'sha256', 'sha512']).optional(),
 });
 
-const event = z.union(
-  [
-    z.strictObject({ http: httpRoute }),
-    z.strictObject({ queue: resourceName }),
-    queueTrigger,
-    z.strictObject({ schedule: z.string() }),
-    scheduleTrigger,
-    z.strictObject({ webhook: z.string() }),
-    webhookTrigger,
-  ],
-  { error: 'expected an event such as `- http: GET /path`, `- queue: name`, `- schedule: rate(5 minutes)` or `- webhook: /hooks/name`' },
-);
+/**
+ * One schema per event kind, chosen by the key the event has (http, queue,
+ * schedule, webhook), so an error names the field of that kind instead of
+ * "matches none of the kinds". Extra settings sit beside the kind key:
+ * `- queue: orders` then `  batchSize: 5` on the next line.
+ */
+export const eventSchemas = {
+  http: z.strictObject({ http: httpRoute }),
+  queue: queueTrigger,
+  schedule: scheduleTrigger,
+  webhook: webhookTrigger,
+};
+
+export type EventKind = keyof typeof eventSchemas;
+
+const event = z.record(z.string(), z.unknown(), {
+  error: 'expected an event such as `- http: GET /path`, `- queue: name`, `- schedule: rate(5 minutes)` or `- webhook: /hooks/name`',
+});
 
 const asyncSettings = z.strictObject({
   retries: z.number().int().min(0).max(100, { error: 'expected 0 to 100 retries' }).optional(),

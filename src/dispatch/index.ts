@@ -62,6 +62,7 @@ export class Dispatcher {
 
       const report = {
         id,
+        attempt,
         durationMs,
         billedMs: Math.max(1, Math.ceil(durationMs)),
         memoryMb: spec.memoryMb,

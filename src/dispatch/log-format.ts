@@ -1,6 +1,8 @@
 /** Lambda's START / END / REPORT lines around an invocation's own output. */
 export interface ReportFields {
   id: string;
+  /** Shown on retries only, so first attempts read exactly like Lambda's. */
+  attempt: number;
   durationMs: number;
   billedMs: number;
   memoryMb: number;
@@ -14,7 +16,7 @@ export function formatInvocationLog(parts: { initLog?: string; output: string; t
   const init = report.initDurationMs === undefined ? '' : `\tInit Duration: ${report.initDurationMs.toFixed(2)} ms`;
   return (
     (parts.initLog ?? '') +
-    `START RequestId: ${report.id} Version: $LATEST\n` +
+    `START RequestId: ${report.id} Version: $LATEST${report.attempt > 1 ? ` Attempt: ${report.attempt}` : ''}\n` +
     output +
     (parts.trailer ?? '') +
     `END RequestId: ${report.id}\n` +

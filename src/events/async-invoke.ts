@@ -9,6 +9,7 @@ import { checkTenant, type Dispatcher } from '../dispatch/index.js';
 import { BerthError, isBerthError } from '../errors.js';
 import { invocationId } from '../ids.js';
 import { functionArn } from '../runtime/index.js';
+import type { EventWrite } from '../store/index.js';
 import type { Destination, FunctionSpec, InvocationResult, Trigger } from '../types.js';
 import { QueueConsumer } from './consumer.js';
 import type { Delivery, EventMeta, QueueService } from './queues.js';
@@ -19,6 +20,8 @@ export interface EnqueueOptions {
   trigger?: Trigger;
   /** A repeat with the same key inside the idempotency window enqueues nothing and gets the first id. */
   idempotencyKey?: string;
+  /** Store writes that commit in the same transaction as the event (see SendInput.writes). */
+  writes?: EventWrite[];
 }
 
 export interface AsyncInvokerOptions {
@@ -92,6 +95,7 @@ export class AsyncInvoker {
       body: JSON.stringify(event) ?? 'null',
       meta,
       ...(options.idempotencyKey !== undefined ? { dedupId: options.idempotencyKey } : {}),
+      ...(options.writes !== undefined ? { writes: options.writes } : {}),
     });
     return { id: result.messageId, duplicate: result.duplicate };
   }

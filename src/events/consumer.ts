@@ -66,7 +66,7 @@ export class QueueConsumer {
     while (batch.length < batchSize && !signal.aborted) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      batch.push(...(await this.queues.receive(queue, { ...base, max: batchSize - batch.length, waitSeconds: left / 1000 })));
+      batch.push(...(await this.queues.receive(queue, { ...base, max: batchSize - batch.length, waitSeconds: left / 1000, first: true })));
     }
     return batch;
   }

@@ -17,6 +17,13 @@ const definitions = {
   InvalidAttributeName: { status: 400, queryCode: 'InvalidAttributeName' },
   InvalidParameterValue: { status: 400, queryCode: 'InvalidParameterValue' },
   MissingParameter: { status: 400, queryCode: 'MissingParameter' },
+  InvalidAttributeValue: { status: 400, queryCode: 'InvalidAttributeValue' },
+  InvalidAddress: { status: 404, queryCode: 'InvalidAddress' },
+  /** An X-Amz-Target naming no SQS operation (SQS's documented common error for an unknown action). */
+  InvalidAction: { status: 400, queryCode: 'InvalidAction' },
+  /** A request body that is not a JSON object of the operation's members, as AWS JSON services answer it. */
+  SerializationException: { status: 400, queryCode: 'SerializationException' },
+  InternalFailure: { status: 500, queryCode: 'InternalFailure' },
   TopicNotFound: { status: 404, queryCode: 'NotFound' },
   ServiceUnavailable: { status: 503, queryCode: 'ServiceUnavailable' },
 } as const;

@@ -15,6 +15,7 @@ import { Idempotency } from './idempotency.js';
 import { Journal } from './journal.js';
 import { QueueTriggers } from './queue-triggers.js';
 import { QueueService } from './queues.js';
+import { Scheduler } from './schedules.js';
 import { TopicService } from './topics.js';
 
 export { asyncQueueName } from './async-invoke.js';
@@ -39,6 +40,7 @@ export class Events {
     readonly asyncInvoker: AsyncInvoker,
     readonly topics: TopicService,
     private readonly queueTriggers: QueueTriggers,
+    private readonly schedules: Scheduler,
     private project: ProjectSpec,
   ) {}
 
@@ -74,7 +76,8 @@ export class Events {
       onDeliveryFailed: (detail) => logger.warn(detail, 'topic delivery to HTTP subscriber failed for good'),
     });
     const queueTriggers = new QueueTriggers(queues, dispatcher, onError);
-    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, project);
+    const schedules = await Scheduler.open({ store, journal, asyncInvoker, onError });
+    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, schedules, project);
     events.deploy(project);
     void store.deleteExpiredKeys(Date.now()).catch(onError);
     return events;
@@ -92,6 +95,7 @@ export class Events {
     this.asyncInvoker.deploy(functions);
     this.topics.deploy(project.topics);
     this.queueTriggers.deploy(functions);
+    this.schedules.deploy(functions);
   }
 
   deliver(destination: Destination, record: unknown): Promise<unknown> {
@@ -104,7 +108,7 @@ export class Events {
   /** Stops consuming; what is in flight finishes (the dispatcher drains it) and its writes commit. */
   async stop(): Promise<void> {
     this.queues.close();
-    await Promise.all([this.asyncInvoker.stop(), this.topics.stop(), this.queueTriggers.stop()]);
+    await Promise.all([this.asyncInvoker.stop(), this.topics.stop(), this.queueTriggers.stop(), this.schedules.stop()]);
     await this.journal.commit().catch(() => {});
   }
 }

@@ -14,7 +14,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import Denque from 'denque';
 import TinyQueue from 'tinyqueue';
-import type { MessageRecord, QueueRecord, Store } from '../store/index.js';
+import type { EventWrite, MessageRecord, QueueRecord, Store } from '../store/index.js';
 import type { QueueSpec } from '../types.js';
 import type { BlobStore } from './blobs.js';
 import { EventError } from './errors.js';
@@ -39,6 +39,8 @@ export interface SendInput {
   meta?: EventMeta;
   /** A preset message id (an async invocation's id); otherwise a new UUID. */
   id?: string;
+  /** Store writes that commit in the same transaction as the message (a schedule's tick), so neither exists without the other. */
+  writes?: EventWrite[];
 }
 
 export interface SendResult {
@@ -63,6 +65,8 @@ export interface ReceiveOptions {
   /** The receiver runs inside Berth: if Berth stops, the message is visible again at once on restart. */
   lease?: boolean;
   signal?: AbortSignal;
+  /** Be served before other waiting receivers: a consumer filling a batch it has started. */
+  first?: boolean;
 }
 
 interface LiveMessage {
@@ -305,7 +309,7 @@ export class QueueService {
 
     const scope = spec.fifo ? `fifo:${name}` : `queue:${name}`;
     const windowMs = spec.fifo ? FIFO_DEDUP_WINDOW_MS : this.options.idempotencyWindowSeconds * 1000;
-    const once = await this.options.idempotency.once<SendResult>(scope, dedupId, windowMs, (claim) => this.insert(queue, input, claim));
+    const once = await this.options.idempotency.once<SendResult>(scope, dedupId, windowMs, (claim) => this.insert(queue, { ...input, dedupId }, claim));
     return once.repeated ? { ...once.value, duplicate: true } : once.value;
   }
 
@@ -350,7 +354,7 @@ export class QueueService {
       ...(spec.fifo ? { sequenceNumber: sequenceNumber(seq) } : {}),
       duplicate: false,
     };
-    this.options.journal.write({ op: 'insert', message: toRecord(message) });
+    this.options.journal.write({ op: 'insert', message: toRecord(message) }, ...(input.writes ?? []));
     claim?.(result);
     try {
       await this.options.journal.commit();
@@ -385,7 +389,8 @@ export class QueueService {
           waiter.onAbort = () => this.finishWaiter(waiter, []);
           options.signal.addEventListener('abort', waiter.onAbort, { once: true });
         }
-        queue.waiters.push(waiter);
+        if (options.first) queue.waiters.unshift(waiter);
+        else queue.waiters.push(waiter);
       });
     }
     return Promise.all(
@@ -459,7 +464,7 @@ export class QueueService {
     else if (message.receiveCount > 0) {
       message.state = 'inflight';
       queue.inflight++;
-      if (message.groupId !== null) queue.inflightByGroup.set(message.groupId, (queue.inflightByGroup.get(message.groupId) ?? 0) + 1);
+      if (message.groupId !== null && queue.spec.fifo) queue.inflightByGroup.set(message.groupId, (queue.inflightByGroup.get(message.groupId) ?? 0) + 1);
       this.schedule(message);
     } else {
       queue.delayed++;
@@ -510,7 +515,7 @@ export class QueueService {
     }
     message.state = 'inflight';
     queue.inflight++;
-    if (message.groupId !== null) queue.inflightByGroup.set(message.groupId, (queue.inflightByGroup.get(message.groupId) ?? 0) + 1);
+    if (message.groupId !== null && queue.spec.fifo) queue.inflightByGroup.set(message.groupId, (queue.inflightByGroup.get(message.groupId) ?? 0) + 1);
     message.receiveCount++;
     message.firstReceiveAt ??= now;
     message.leased = options.lease ?? false;

@@ -1,9 +1,18 @@
 /** Bundles each function's handler (TypeScript or JavaScript) into one ES module with esbuild. */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { build, type Plugin } from 'esbuild';
 import { BerthError } from '../errors.js';
 import type { FunctionSpec } from '../types.js';
+
+/** `berth/client` is bundled from this installation, so handlers need not install Berth to use it. */
+const berthClientPlugin: Plugin = {
+  name: 'berth-client',
+  setup(build) {
+    build.onResolve({ filter: /^berth\/client$/ }, () => ({ path: fileURLToPath(new URL('../client/index.js', import.meta.url)) }));
+  },
+};
 
 /**
  * Writes `<outDir>/<function>.mjs` for every function and returns their paths.
@@ -29,6 +38,7 @@ export async function bundleFunctions(functions: FunctionSpec[], outDir: string,
           sourcemap: 'linked',
           metafile: true,
           logLevel: 'silent',
+          plugins: [berthClientPlugin],
           // CommonJS handlers call require(); an ES module needs it created.
           banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
         });

@@ -35,6 +35,8 @@ export interface EnvironmentOptions {
   bundle: string;
   functionArn: string;
   region: string;
+  /** Variables every sandbox gets from the platform (how to reach Berth's API). */
+  platformEnv: Record<string, string>;
 }
 
 type State = 'starting' | 'ready' | 'busy' | 'failed' | 'dead';
@@ -98,6 +100,7 @@ export class Environment {
         LAMBDA_TASK_ROOT: path.dirname(spec.file),
         _HANDLER: spec.handler,
         BERTH_FUNCTION_ARN: options.functionArn,
+        ...options.platformEnv,
         [SANDBOX_ENV.bundle]: options.bundle,
         [SANDBOX_ENV.handler]: spec.handler,
         [SANDBOX_ENV.exportName]: spec.exportName,

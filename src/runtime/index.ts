@@ -22,7 +22,10 @@ export class Runtime {
   private readonly budget: EnvironmentBudget;
   private readonly reaper: NodeJS.Timeout;
 
-  constructor(maxEnvironments: number) {
+  constructor(
+    maxEnvironments: number,
+    private readonly platformEnv: Record<string, string>,
+  ) {
     this.budget = new EnvironmentBudget(maxEnvironments);
     this.reaper = setInterval(() => {
       const now = Date.now();
@@ -35,7 +38,10 @@ export class Runtime {
     this.pools = new Map(
       [...project.functions.values()].map((spec): [string, FunctionPool] => [
         spec.name,
-        new FunctionPool({ spec, bundle: bundles.get(spec.name)!, functionArn: functionArn(spec.name), region: REGION }, this.budget),
+        new FunctionPool(
+          { spec, bundle: bundles.get(spec.name)!, functionArn: functionArn(spec.name), region: REGION, platformEnv: this.platformEnv },
+          this.budget,
+        ),
       ]),
     );
     for (const pool of previous.values()) void pool.close();
