@@ -42,7 +42,7 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
   const progress = options.progress ?? (() => {});
   let project = loadProject(options.dir);
   const dataDir = path.resolve(options.dataDir ?? path.join(project.dir, '.berth'));
-  const store = openSqliteStore(dataDir);
+  const store = openSqliteStore(dataDir, project.store);
   let generation = 0;
 
   const build = async (spec: ProjectSpec) => {

@@ -117,6 +117,8 @@ export interface ProjectSpec {
   functions: Map<string, FunctionSpec>;
   gateway: { bodyLimitBytes: number };
   events: { maxPayloadBytes: number; inlineThresholdBytes: number; idempotencyWindowSeconds: number };
+  /** The embedded store stops growing at this size: writes then fail, and callers get an error. */
+  store: { maxSizeBytes?: number };
   queues: Map<string, QueueSpec>;
   topics: Map<string, TopicSpec>;
   runtime: { maxEnvironments: number };

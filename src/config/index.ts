@@ -271,6 +271,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       idempotencyWindowSeconds:
         raw.events?.idempotencyWindow !== undefined ? parseDuration(raw.events.idempotencyWindow) : defaults.idempotencyWindowSeconds,
     },
+    store: raw.store?.maxSize !== undefined ? { maxSizeBytes: parseSize(raw.store.maxSize) } : {},
     queues,
     topics,
     runtime: { maxEnvironments: raw.runtime?.maxEnvironments ?? defaultMaxEnvironments() },
@@ -437,7 +438,7 @@ function describe(value: unknown): string {
 function suggestKeys(at: (string | number)[]): string {
   const keys =
     at.length === 0
-      ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'queues', 'topics', 'functions']
+      ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'store', 'queues', 'topics', 'functions']
       : at[0] === 'functions' && at.length === 2
         ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async']
         : undefined;

@@ -177,6 +177,7 @@ export const configSchema = z.strictObject({
       idempotencyWindow: duration.optional(),
     })
     .optional(),
+  store: z.strictObject({ maxSize: size.optional() }).optional(),
   queues: z.record(resourceName, z.union([queue, z.null()])).optional(),
   topics: z.record(resourceName, z.union([topic, z.null()])).optional(),
   runtime: z

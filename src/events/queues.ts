@@ -227,7 +227,7 @@ export class QueueService {
   async create(spec: QueueSpec): Promise<{ created: boolean }> {
     const existing = this.queues.get(spec.name);
     if (existing) {
-      if (JSON.stringify(existing.spec) !== JSON.stringify(spec)) throw new EventError('QueueNameExists', `A queue named ${spec.name} already exists with different attributes.`);
+      if (JSON.stringify(existing.spec) !== JSON.stringify(spec)) throw new EventError('QueueNameExists', `A queue named ${spec.name} already exists with different attributes. Create it with the attributes it has, or choose another name.`);
       return { created: false };
     }
     const queue = new LiveQueue(spec, 'api', Date.now());
@@ -416,7 +416,7 @@ export class QueueService {
     const queue = this.get(name);
     const message = this.byHandle(queue, handle);
     if (!message || message.state !== 'inflight') {
-      throw new EventError('MessageNotInflight', 'The message referred to is not in flight.');
+      throw new EventError('MessageNotInflight', 'The message referred to is not in flight: it was deleted, became visible again or was received again since. Use the receipt handle of its latest receive.');
     }
     message.leased = options.lease ?? message.leased;
     if (seconds <= 0) {
@@ -440,7 +440,7 @@ export class QueueService {
 
   private get(name: string): LiveQueue {
     const queue = this.queues.get(name);
-    if (!queue) throw new EventError('QueueDoesNotExist', `The specified queue does not exist: ${name}.`);
+    if (!queue) throw new EventError('QueueDoesNotExist', `The specified queue does not exist: ${name}. Create it (SQS CreateQueue) or declare it under queues: in berth.yml.`);
     return queue;
   }
 
@@ -611,7 +611,7 @@ export class QueueService {
   private byHandle(queue: LiveQueue, handle: string): LiveMessage | undefined {
     const parsed = parseReceiptHandle(handle);
     if (!parsed || parsed.queue !== queue.spec.name) {
-      throw new EventError('ReceiptHandleIsInvalid', `The input receipt handle "${handle.slice(0, 64)}" is not a valid receipt handle for queue ${queue.spec.name}.`);
+      throw new EventError('ReceiptHandleIsInvalid', `The input receipt handle "${handle.slice(0, 64)}" is not a valid receipt handle for queue ${queue.spec.name}. Pass a receipt handle that a receive from this queue returned.`);
     }
     const message = queue.messages.get(parsed.seq);
     return message && message.receiveCount === parsed.receiveCount ? message : undefined;
@@ -690,7 +690,7 @@ export function sequenceNumber(seq: number): string {
   return String(seq).padStart(20, '0');
 }
 
-function attributesSize(attributes: MessageAttributes | undefined): number {
+export function attributesSize(attributes: MessageAttributes | undefined): number {
   if (!attributes) return 0;
   let size = 0;
   for (const [name, value] of Object.entries(attributes)) {

@@ -60,9 +60,12 @@ interface LogRow {
   text: string;
 }
 
-export function openSqliteStore(dataDir: string): Store {
+export function openSqliteStore(dataDir: string, options: { maxSizeBytes?: number } = {}): Store {
   mkdirSync(dataDir, { recursive: true });
   const db = new Database(path.join(dataDir, 'berth.db'));
+  if (options.maxSizeBytes !== undefined) {
+    db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxSizeBytes / (db.pragma('page_size', { simple: true }) as number)))}`);
+  }
   db.pragma('journal_mode = WAL');
   // Invocation records are written in batches; NORMAL keeps WAL durable across
   // process crashes (not power loss) at a fraction of FULL's fsync cost.
