@@ -43,9 +43,9 @@ export function parseSchedule(expression: string, timezone?: string): Schedule |
     if (weekday !== undefined) {
       return `cron() day-of-week ${weekday} is out of range in "${expression}": use 1-7 (1 = SUN, 7 = SAT) or SUN-SAT`;
     }
-    // `?` means "any"; `L` alone in day-of-week is the last day of the week, Saturday.
-    const any = (field: string) => (field === '?' ? '*' : field);
-    pattern = ['0', minute, hour, any(dom), month, dow === 'L' ? '7' : any(dow), year].join(' ');
+    // Croner reads `?` as "any", as EventBridge does. `L` alone in day-of-week is the
+    // last day of the week, Saturday; croner only knows `6L` (the last Friday).
+    pattern = ['0', minute, hour, dom, month, dow === 'L' ? '7' : dow, year].join(' ');
     eventBridge = true;
   } else {
     const fields = text.split(/\s+/);
