@@ -69,29 +69,15 @@ export interface ReceiveOptions {
   first?: boolean;
 }
 
-interface LiveMessage {
-  seq: number;
-  queue: string;
-  id: string;
-  body: string | null;
-  blobKey: string | null;
-  size: number;
-  md5: string;
+/** A message as the service holds it: the stored fields, parsed, plus its place in the queue. */
+interface LiveMessage extends Omit<MessageRecord, 'attributes' | 'meta'> {
   attributes: MessageAttributes | undefined;
   md5OfAttributes: string | undefined;
   meta: EventMeta | undefined;
-  groupId: string | null;
-  dedupId: string | null;
-  sentAt: number;
-  visibleAt: number;
-  receiveCount: number;
-  firstReceiveAt: number | null;
-  expiresAt: number;
-  leased: boolean;
   state: 'delayed' | 'ready' | 'inflight' | 'gone';
   /** Bumped whenever visibleAt changes, so stale timer entries are ignored. */
   version: number;
-  /** Set when the message was moved here from a queue's dead-letter redrive. */
+  /** Set when the message was moved here by a queue's dead-letter redrive. */
   deadLetterSource?: string;
 }
 export type { LiveMessage };
@@ -710,23 +696,6 @@ function parseReceiptHandle(handle: string): { seq: number; receiveCount: number
 }
 
 function toRecord(message: LiveMessage): MessageRecord {
-  return {
-    seq: message.seq,
-    queue: message.queue,
-    id: message.id,
-    body: message.body,
-    blobKey: message.blobKey,
-    size: message.size,
-    md5: message.md5,
-    attributes: message.attributes ? JSON.stringify(message.attributes) : null,
-    meta: message.meta ? JSON.stringify(message.meta) : null,
-    groupId: message.groupId,
-    dedupId: message.dedupId,
-    sentAt: message.sentAt,
-    visibleAt: message.visibleAt,
-    receiveCount: message.receiveCount,
-    firstReceiveAt: message.firstReceiveAt,
-    expiresAt: message.expiresAt,
-    leased: message.leased,
-  };
+  const { attributes, meta, md5OfAttributes: _md5, state: _state, version: _version, deadLetterSource: _source, ...stored } = message;
+  return { ...stored, attributes: attributes ? JSON.stringify(attributes) : null, meta: meta ? JSON.stringify(meta) : null };
 }

@@ -8,6 +8,8 @@ export function verifyWebhook(webhook: WebhookSpec, headers: IncomingHttpHeaders
   const raw = headers[webhook.header];
   const given = (Array.isArray(raw) ? raw[0] : raw)?.trim().replace(/^sha(1|256|512)=/i, '').toLowerCase();
   if (!given) return false;
-  const expected = createHmac(webhook.algorithm, webhook.secret).update(body ?? Buffer.alloc(0)).digest('hex');
-  return given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+  const expected = Buffer.from(createHmac(webhook.algorithm, webhook.secret).update(body ?? Buffer.alloc(0)).digest('hex'));
+  // Compared as bytes: a header with non-ASCII characters has more bytes than characters, and timingSafeEqual throws on unequal lengths.
+  const actual = Buffer.from(given);
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
