@@ -21,6 +21,8 @@ export interface BerthOptions {
   dataDir?: string;
   /** Progress lines for a person watching startup. */
   progress?: (line: string) => void;
+  /** Run queued events, queue triggers and schedules (default true; a one-off CLI invoke turns it off). */
+  background?: boolean;
 }
 
 export interface Berth {
@@ -69,7 +71,7 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }),
   );
   const dispatcher = new Dispatcher(runtime, store, (err) => logger.error({ err }, 'store write failed'));
-  const events = await Events.open({ project, dataDir, store, dispatcher, logger });
+  const events = await Events.open({ project, dataDir, store, dispatcher, logger, background: options.background ?? true });
 
   return {
     get project() {

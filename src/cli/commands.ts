@@ -114,7 +114,8 @@ export async function invoke(flags: InvokeFlags): Promise<number> {
     return response.headers.get('x-amz-function-error') ? 1 : 0;
   }
 
-  const berth = await openBerth({ dir: target.dir, ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) });
+  // A one-off: queued events of the project wait for `berth start` rather than run here.
+  const berth = await openBerth({ dir: target.dir, background: false, ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) });
   try {
     const result = await berth.dispatcher.invoke({
       functionName: flags.functionName,

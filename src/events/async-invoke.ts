@@ -46,7 +46,8 @@ export class AsyncInvoker {
   constructor(private readonly options: AsyncInvokerOptions) {}
 
   /** Creates the internal queue and workers of every function; later deploys update them. */
-  deploy(functions: FunctionSpec[]): void {
+  /** With `consume: false` events can be enqueued here but run elsewhere (a one-off in-process CLI invoke). */
+  deploy(functions: FunctionSpec[], consume = true): void {
     const { queues } = this.options;
     this.specs = new Map(functions.map((spec) => [spec.name, spec]));
     for (const spec of functions) {
@@ -61,7 +62,7 @@ export class AsyncInvoker {
         contentBasedDeduplication: false,
       });
       const running = this.consumers.get(spec.name);
-      if (running && running.concurrency === spec.async.concurrency) continue;
+      if (!consume || (running && running.concurrency === spec.async.concurrency)) continue;
       void running?.stop();
       this.consumers.set(
         spec.name,

@@ -29,6 +29,8 @@ export interface EventsOptions {
   store: Store;
   dispatcher: Dispatcher;
   logger: Logger;
+  /** Run async work here (consumers, subscriptions, schedules); off for a one-off in-process invoke. */
+  background: boolean;
 }
 
 export class Events {
@@ -42,6 +44,7 @@ export class Events {
     private readonly queueTriggers: QueueTriggers,
     private readonly schedules: Scheduler,
     private project: ProjectSpec,
+    private readonly background: boolean,
   ) {}
 
   static async open(options: EventsOptions): Promise<Events> {
@@ -77,7 +80,7 @@ export class Events {
     });
     const queueTriggers = new QueueTriggers(queues, dispatcher, onError);
     const schedules = await Scheduler.open({ store, journal, asyncInvoker, onError });
-    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, schedules, project);
+    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, schedules, project, options.background);
     events.deploy(project);
     void store.deleteExpiredKeys(Date.now()).catch(onError);
     return events;
@@ -92,7 +95,8 @@ export class Events {
     this.project = project;
     const functions = [...project.functions.values()];
     this.queues.declare([...project.queues.values()]);
-    this.asyncInvoker.deploy(functions);
+    this.asyncInvoker.deploy(functions, this.background);
+    if (!this.background) return;
     this.topics.deploy(project.topics);
     this.queueTriggers.deploy(functions);
     this.schedules.deploy(functions);
