@@ -18,6 +18,7 @@ import { registerBerthApi } from './berth-api.js';
 import { registerRawBodyParser } from './body.js';
 import { registerInvokeApi } from './invoke-api.js';
 import { RouteTable } from './routes.js';
+import { registerSqsApi } from './sqs/index.js';
 import { optionalKey, optionalTenant, tenantFrom } from './tenant.js';
 import { verifyWebhook } from './webhook.js';
 
@@ -72,6 +73,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
 
   const apiBodyLimit = options.maxPayloadBytes;
   registerInvokeApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, events: options.events, bodyLimit: apiBodyLimit });
+  registerSqsApi(app, { queues: options.events.queues, maxPayloadBytes: options.maxPayloadBytes, logger: options.logger });
   registerBerthApi(app, { runtime: options.runtime, store: options.store, events: options.events, bodyLimit: apiBodyLimit });
 
   app.all('/*', async (request, reply) => {

@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { EventError } from '../../events/index.js';
 
-export const CONTENT_TYPE = 'application/x-amz-json-1.0';
+const CONTENT_TYPE = 'application/x-amz-json-1.0';
 export const ACCOUNT_ID = '000000000000';
 
 /** A request's members, as the JSON body carries them. */
@@ -102,13 +102,13 @@ export function objectList(input: Input, name: string): Input[] {
  */
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: EventError): FastifyReply {
   const queryMode = request.headers['x-amzn-query-mode'] === 'true';
-  const status = queryMode || err.status >= 500 ? err.status : 400;
-  return reply
-    .code(status)
-    .header('x-amzn-requestid', request.id)
-    .header('x-amzn-query-error', `${err.queryCode};${err.status >= 500 ? 'Receiver' : 'Sender'}`)
-    .header('content-type', CONTENT_TYPE)
-    .send(JSON.stringify({ __type: `com.amazonaws.sqs#${err.code}`, message: err.message }));
+  reply.code(queryMode || err.status >= 500 ? err.status : 400).header('x-amzn-query-error', `${err.queryCode};${err.status >= 500 ? 'Receiver' : 'Sender'}`);
+  return sendJson(request, reply, { __type: `com.amazonaws.sqs#${err.code}`, message: err.message });
+}
+
+/** Sent as bytes: Fastify would add a charset to a string's content type, which SQS does not send. */
+export function sendJson(request: FastifyRequest, reply: FastifyReply, value: object): FastifyReply {
+  return reply.header('x-amzn-requestid', request.id).header('content-type', CONTENT_TYPE).send(Buffer.from(JSON.stringify(value)));
 }
 
 /**
