@@ -60,6 +60,11 @@ const definitions = {
     status: 500,
     message: (d) => `Cannot listen on ${d.address}: ${d.problem}. Stop the other process, or choose another port with --port N (--port 0 picks a free one).`,
   },
+  BERTH_ERR_WEBHOOK_SIGNATURE: {
+    status: 401,
+    message: (d) =>
+      `Missing or wrong signature in header ${d.header}: expected the hex HMAC-${d.algorithm} of the request body with the webhook's secret (optionally prefixed "${d.prefix}="). Nothing was run.`,
+  },
   BERTH_ERR_SHUTTING_DOWN: {
     status: 503,
     message: () => 'Berth is shutting down and accepts no new invocations.',

@@ -208,11 +208,11 @@ describe('berth/client inside a handler', () => {
 
   test('invoke(fn, event, {async: true}) returns the invocation id at once and the event runs', async () => {
     const result = await succeeded({ op: 'invoke', fn: 'recorder', event: { marker: 'client-async-1' }, options: { async: true } });
-    assert.match(result.id, /^[0-9a-f-]{36}$/);
+    assert.match(result.invocationId, /^[0-9a-f-]{36}$/);
     const [run] = await waitForRecords('recorder', 'client-async-1');
-    assert.equal(run!.id, result.id, 'the id is the awsRequestId the function sees');
+    assert.equal(run!.id, result.invocationId, 'the id is the awsRequestId the function sees');
     assert.equal(run!.attempt, 1);
-    const record = await waitFor(() => invocationRecord(result.id), { what: 'the async invocation record' });
+    const record = await waitFor(() => invocationRecord(result.invocationId), { what: 'the async invocation record' });
     assert.equal(record.trigger, 'async');
   });
 
@@ -399,11 +399,13 @@ describe('the CLI with no running Berth', { concurrency: true }, () => {
     assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
   });
 
-  test.todo(
-    'berth invoke --idempotency-key K without a running Berth runs in-process and ignores K: two runs, two results ' +
-      '(src/cli/commands.ts invoke(), local branch; proposed: honour it through events.idempotency.once with the same ' +
-      '"invoke:<fn>" scope as the Invoke API, or refuse the flag there like --async)',
-  );
+  test('berth invoke --idempotency-key without a running Berth is refused rather than ignored', async () => {
+    const dir = makeProject({ 'berth.yml': 'functions:\n  hello:\n    handler: hello.handler\n', 'hello.mjs': 'export const handler = async () => 1;' });
+    const run = await runCli(['invoke', 'hello', '--idempotency-key', 'k-1'], { cwd: dir, home: berthHome() });
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /--idempotency-key` needs a running Berth/);
+    assert.equal(run.stdout, '');
+  });
 
   test('berth invoke --async anywhere else names the function and how to start Berth', async () => {
     const run = await runCli(['invoke', 'recorder', '--async'], { cwd: makeProject({}), home: berthHome() });

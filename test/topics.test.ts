@@ -503,11 +503,23 @@ describe('berth publish', { concurrency: true }, () => {
     assert.equal(run.stdout, '');
   });
 
-  test.todo(
-    '--attr cannot send a Number attribute, so numeric filters never match from the CLI: ' +
-      '`berth publish leads --attr kind=hot --attr score=75` sends score as a String and skips hot-leads ' +
-      '(src/cli/commands.ts sendMessage sends every --attr as a string; proposed: --attr score:Number=75 or `--attr-number`)',
-  );
+  test('--attr name:Number=value sends a Number attribute, so numeric filters match from the CLI', async () => {
+    const run = await cli(['publish', 'leads', '--data', '{"marker":"cli-number-1"}', '--attr', 'kind=hot', '--attr', 'score:Number=75']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as Json).deliveries, 4, 'hot-leads matched kind=hot and score >= 50');
+    const { record } = await waitForRecord('hotReader', 'cli-number-1');
+    const envelope = JSON.parse(record!.body as string) as Json;
+    assert.deepEqual(envelope.MessageAttributes.score, { Type: 'Number', Value: '75' });
+  });
+
+  test('--attr with an unknown type, or a Number that is not a number, is refused before sending', async () => {
+    const badType = await cli(['publish', 'leads', '--data', '"x"', '--attr', 'score:Integer=75']);
+    assert.notEqual(badType.code, 0);
+    assert.match(badType.stderr, /unknown type "Integer"; use String, Number, String.Array/);
+    const notNumber = await cli(['publish', 'leads', '--data', '"x"', '--attr', 'score:Number=high']);
+    assert.notEqual(notNumber.code, 0);
+    assert.match(notNumber.stderr, /is typed Number but "high" is not a number/);
+  });
 });
 
 test('berth/client publish() from inside a handler fans out like the HTTP API', async () => {

@@ -219,11 +219,23 @@ describe('a correctly signed POST', () => {
   });
 });
 
-test.todo(
-  'GET /_berth/invocations/<id> of a webhook event that is queued or still running answers 404 "No invocation with id …", ' +
-    'though the 202 just named that id: the store only has attempts that finished (src/gateway/berth-api.ts /_berth/invocations/:id; ' +
-    'proposed: look the id up in the function\'s internal queue fn:<name> and answer {status: "queued" | "running", attempts: []})',
-);
+test('GET /_berth/invocations/<id> answers queued or running until the first attempt finishes', async () => {
+  const body = '{"marker":"status-1"}';
+  const response = await post('/hooks/dropbox', body, { 'x-hub-signature-256': `sha256=${hmac('sha256', 'dropbox-secret', body)}` });
+  assert.equal(response.status, 202);
+  const id = response.body.invocationId as string;
+  const early = await invocation(id);
+  assert.ok(early, 'the id the 202 named is known at once');
+  assert.ok(['queued', 'running'].includes(early.status as string), `status ${early.status}`);
+  assert.equal(early.functionName, 'dropbox');
+  const running = await waitFor(async () => ((await invocation(id))?.status === 'running' ? true : undefined), { what: 'the running state' });
+  assert.equal(running, true);
+  const done = await waitFor(async () => {
+    const found = await invocation(id);
+    return found?.status === 'succeeded' ? found : undefined;
+  }, { what: 'the finished invocation' });
+  assert.equal(done.attempts.length, 1);
+});
 
 describe('signature formats', () => {
   test('a bare hex signature (no "sha256=") and upper-case hex are accepted', async () => {

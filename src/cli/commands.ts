@@ -82,9 +82,10 @@ export interface InvokeFlags {
 export async function invoke(flags: InvokeFlags): Promise<number> {
   const event = readJsonInput(flags);
   const target = resolveTarget({ url: flags.url, dir: flags.dir, functionName: flags.functionName });
-  if (flags.async && target.kind !== 'remote') {
+  const needsServer = flags.async ? '--async' : flags.idempotencyKey !== undefined ? '--idempotency-key' : undefined;
+  if (needsServer && target.kind !== 'remote') {
     throw new BerthError('BERTH_ERR_NO_INSTANCE', {
-      problem: `\`berth invoke --async\` queues the event on a running Berth, and none serves "${flags.functionName}". Start one with \`berth start <dir>\` (or invoke without --async to run it in-process).`,
+      problem: `\`berth invoke ${needsServer}\` needs a running Berth, and none serves "${flags.functionName}". Start one with \`berth start <dir>\` (or invoke without ${needsServer} to run it in-process).`,
     });
   }
 
@@ -169,13 +170,7 @@ export async function sendMessage(kind: 'queue' | 'topic', flags: MessageFlags):
   if (target.kind !== 'remote') {
     throw new BerthError('BERTH_ERR_NO_INSTANCE', { problem: `Sending to a ${kind} needs a running Berth for ${target.dir}. Start it with \`berth start ${target.dir}\`.` });
   }
-  const attributes = Object.fromEntries(
-    flags.attributes.map((pair) => {
-      const at = pair.indexOf('=');
-      if (at <= 0) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `--attr ${pair}`, problem: 'must be name=value, e.g. --attr kind=hot' });
-      return [pair.slice(0, at), pair.slice(at + 1)];
-    }),
-  );
+  const attributes = Object.fromEntries(flags.attributes.map(parseAttribute));
   const body =
     kind === 'queue'
       ? { body: text, attributes, ...(flags.groupId ? { groupId: flags.groupId } : {}), ...(flags.delaySeconds !== undefined ? { delaySeconds: flags.delaySeconds } : {}) }
@@ -189,6 +184,19 @@ export async function sendMessage(kind: 'queue' | 'topic', flags: MessageFlags):
   if (!response.ok) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `${kind} "${flags.name}"`, problem: `rejected the message: ${result.message ?? response.status}` });
   say(JSON.stringify(result, null, 2));
   return 0;
+}
+
+const ATTRIBUTE_TYPES = ['String', 'Number', 'String.Array'];
+
+/** `--attr name=value` is a String; `--attr name:Number=75` and `--attr tags:String.Array='["a"]'` set the type. */
+function parseAttribute(pair: string): [string, { DataType: string; StringValue: string }] {
+  const at = pair.indexOf('=');
+  const [name = '', type = 'String'] = pair.slice(0, Math.max(at, 0)).split(':');
+  if (at <= 0 || name === '') throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `--attr ${pair}`, problem: 'must be name=value or name:Type=value, e.g. --attr kind=hot --attr score:Number=75' });
+  if (!ATTRIBUTE_TYPES.includes(type)) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `--attr ${pair}`, problem: `has unknown type "${type}"; use ${ATTRIBUTE_TYPES.join(', ')}` });
+  const value = pair.slice(at + 1);
+  if (type === 'Number' && !Number.isFinite(Number(value))) throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `--attr ${pair}`, problem: `is typed Number but "${value}" is not a number` });
+  return [name, { DataType: type, StringValue: value }];
 }
 
 export interface LogsFlags {

@@ -17,16 +17,16 @@ Commands:
       --data JSON | --file F   the event (default {})
       --tenant T           run for this tenant
       --async              queue the event and print its invocation id (needs a running Berth)
-      --idempotency-key K  a repeat with the same key does not run again
+      --idempotency-key K  a repeat with the same key does not run again (needs a running Berth)
       --url U | --dir D    the instance or project to use (default: found automatically)
   send <queue>           Send a message to a queue of the running Berth
       --data JSON | --file F   the body (a JSON string is sent as its text)
-      --attr name=value    a message attribute (repeatable)
+      --attr name=value    a message attribute (repeatable); name:Number=75 for a number
       --group G            message group (FIFO queues)
       --delay N            seconds before it becomes visible
       --idempotency-key K  a repeat with the same key is not sent again
   publish <topic>        Publish a message to a topic of the running Berth
-      --data JSON | --file F, --attr name=value, --subject S, --idempotency-key K
+      --data JSON | --file F, --attr name[:Type]=value, --subject S, --idempotency-key K
   logs <function>        Show a function's logs
       --follow, -f         keep printing new logs
       --limit N            how many invocations to show (default 20)

@@ -4,7 +4,7 @@
  *   import { send, publish, invoke } from 'berth/client';
  *   await send('orders', { id: 42 });
  *   await publish('lead-created', { leadId: 'a1' }, { attributes: { kind: 'hot' } });
- *   await invoke('notify', { to: 'x' }, { async: true });
+ *   await invoke('notify', { to: 'x' }, { async: true }); // → { invocationId }
  *
  * Inside a sandbox it finds Berth by itself; elsewhere set BERTH_URL.
  */
@@ -61,7 +61,7 @@ export async function invoke(fn: string, event: unknown = {}, options: InvokeOpt
   const headers: Record<string, string> = { 'x-amz-invocation-type': options.async ? 'Event' : 'RequestResponse' };
   if (options.tenantId !== undefined) headers['x-amz-tenant-id'] = options.tenantId;
   const response = await call(`/2015-03-31/functions/${encodeURIComponent(fn)}/invocations`, event, options.idempotencyKey, headers);
-  if (options.async) return { id: response.headers.get('x-berth-invocation-id') };
+  if (options.async) return { invocationId: response.headers.get('x-berth-invocation-id') };
   const payload: unknown = await response.json();
   if (response.headers.get('x-amz-function-error')) {
     const error = payload as { errorType?: string; errorMessage?: string };

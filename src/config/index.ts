@@ -134,6 +134,10 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
           return;
         }
         const secretEnv = 'secretEnv' in event ? event.secretEnv : undefined;
+        if (secretEnv !== undefined && 'secret' in event && event.secret !== undefined) {
+          problems.push({ path: [...eventAt, 'secretEnv'], message: 'set either secret or secretEnv, not both' });
+          return;
+        }
         const secret = ('secret' in event ? event.secret : undefined) ?? (secretEnv !== undefined ? process.env[secretEnv] : undefined);
         if (secretEnv !== undefined && secret === undefined) {
           problems.push({ path: [...eventAt, 'secretEnv'], message: `environment variable ${secretEnv} is not set; export it before starting Berth` });
@@ -236,14 +240,14 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     (raw0?.subscriptions ?? []).forEach((sub, index) => {
       const at = ['topics', name, 'subscriptions', index];
       const filter = sub.filter ? { filter: sub.filter } : {};
-      if ('queue' in sub) {
+      if (sub.queue !== undefined) {
         references.push({ path: [...at, 'queue'], kind: 'queue', name: sub.queue });
         subscriptions.push({ queue: sub.queue, raw: sub.raw ?? false, ...filter });
-      } else if ('function' in sub) {
+      } else if (sub.function !== undefined) {
         references.push({ path: [...at, 'function'], kind: 'function', name: sub.function });
         subscriptions.push({ function: sub.function, ...filter });
       } else {
-        subscriptions.push({ http: sub.http, retries: sub.retries ?? defaults.httpSubscriptionRetries, ...filter });
+        subscriptions.push({ http: sub.http!, retries: sub.retries ?? defaults.httpSubscriptionRetries, ...filter });
       }
     });
     topics.set(name, { name, subscriptions });

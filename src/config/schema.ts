@@ -143,18 +143,49 @@ const queue = z.strictObject({
   contentBasedDeduplication: z.boolean().optional(),
 });
 
-const subscription = z.union(
+/** SNS filter policy: attribute name → a rule or a list of rules (any may match). */
+const filterRule = z.union(
   [
-    z.strictObject({ queue: resourceName, filter: z.record(z.string(), z.unknown()).optional(), raw: z.boolean().optional() }),
-    z.strictObject({ function: z.string(), filter: z.record(z.string(), z.unknown()).optional() }),
+    z.string(),
+    z.number(),
+    z.strictObject({ prefix: z.string() }),
+    z.strictObject({ suffix: z.string() }),
+    z.strictObject({ 'anything-but': z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))]) }),
     z.strictObject({
-      http: z.url({ error: 'expected an http(s) URL' }),
-      filter: z.record(z.string(), z.unknown()).optional(),
-      retries: z.number().int().min(0).max(100).optional(),
+      numeric: z
+        .array(z.union([z.enum(['=', '<', '<=', '>', '>=']), z.number()]))
+        .refine((list) => list.length % 2 === 0 && list.every((item, i) => (i % 2 === 0 ? typeof item === 'string' : typeof item === 'number')), {
+          error: 'expected operator/number pairs such as [">=", 0, "<", 100]',
+        }),
     }),
+    z.strictObject({ exists: z.boolean() }),
   ],
-  { error: 'expected a subscription such as { queue: name }, { function: name } or { http: URL }' },
+  { error: 'expected a value, or one of { prefix }, { suffix }, { "anything-but" }, { numeric: [op, n, ...] }, { exists }' },
 );
+const filterPolicy = z.record(
+  z.string(),
+  z.union([filterRule, z.array(filterRule)], {
+    error: 'expected a rule or a list of rules: a value, { prefix }, { suffix }, { "anything-but" }, { numeric: [op, n, ...] } or { exists }',
+  }),
+);
+
+/** One object rather than a union, so a mistake inside `filter` is reported at its own path. */
+const subscription = z
+  .strictObject({
+    queue: resourceName.optional(),
+    function: z.string().optional(),
+    http: z.url({ error: 'expected an http(s) URL' }).optional(),
+    filter: filterPolicy.optional(),
+    /** Queue subscribers: the bare message instead of the SNS envelope. */
+    raw: z.boolean().optional(),
+    /** HTTP subscribers: delivery retries. */
+    retries: z.number().int().min(0).max(100).optional(),
+  })
+  .refine((sub) => [sub.queue, sub.function, sub.http].filter((target) => target !== undefined).length === 1, {
+    error: 'a subscription names exactly one of queue, function or http, e.g. { queue: audit }',
+  })
+  .refine((sub) => sub.raw === undefined || sub.queue !== undefined, { error: 'raw applies to queue subscriptions only', path: ['raw'] })
+  .refine((sub) => sub.retries === undefined || sub.http !== undefined, { error: 'retries applies to http subscriptions only', path: ['retries'] });
 
 const topic = z.strictObject({ subscriptions: z.array(subscription).optional() });
 
@@ -178,8 +209,8 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   store: z.strictObject({ maxSize: size.optional() }).optional(),
-  queues: z.record(resourceName, z.union([queue, z.null()])).optional(),
-  topics: z.record(resourceName, z.union([topic, z.null()])).optional(),
+  queues: z.record(resourceName, queue.nullable()).optional(),
+  topics: z.record(resourceName, topic.nullable()).optional(),
   runtime: z
     .strictObject({
       maxEnvironments: z.number().int().min(1, { error: 'expected at least 1 environment' }).optional(),

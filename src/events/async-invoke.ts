@@ -101,6 +101,15 @@ export class AsyncInvoker {
     return { id: result.messageId, duplicate: result.duplicate };
   }
 
+  /** Where an async event that has not finished is: waiting (first run or a retry's backoff) or running. */
+  pending(id: string): { functionName: string; status: 'queued' | 'running'; attempts: number } | undefined {
+    for (const functionName of this.specs.keys()) {
+      const message = this.options.queues.find(asyncQueueName(functionName), id);
+      if (message) return { functionName, status: message.leased ? 'running' : 'queued', attempts: message.receiveCount };
+    }
+    return undefined;
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.consumers.values()].map((consumer) => consumer.stop()));
     this.consumers.clear();

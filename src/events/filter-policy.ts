@@ -17,6 +17,7 @@ export function matchesFilter(policy: Record<string, unknown> | undefined, attri
   });
 }
 
+/** The attribute's values with their types: strings stay strings, Number attributes become numbers. */
 function attributeValues(dataType: string, value: string): (string | number)[] {
   if (dataType === 'String.Array') {
     try {
@@ -29,17 +30,19 @@ function attributeValues(dataType: string, value: string): (string | number)[] {
   return dataType.startsWith('Number') ? [Number(value)] : [value];
 }
 
+/** Types matter, as in SNS: the rule "75" does not match the number 75, nor 75 the string "75". */
 function matchesEntry(entry: unknown, present: boolean, values: (string | number)[]): boolean {
-  if (typeof entry === 'string' || typeof entry === 'number') return values.some((v) => v === entry || String(v) === String(entry));
+  if (typeof entry === 'string' || typeof entry === 'number') return values.some((v) => v === entry);
   if (entry === null || typeof entry !== 'object') return false;
   const rule = entry as Record<string, unknown>;
   if ('exists' in rule) return present === Boolean(rule.exists);
   if (!present) return false;
-  if (typeof rule.prefix === 'string') return values.some((v) => String(v).startsWith(rule.prefix as string));
-  if (typeof rule.suffix === 'string') return values.some((v) => String(v).endsWith(rule.suffix as string));
+  const strings = values.filter((v): v is string => typeof v === 'string');
+  if (typeof rule.prefix === 'string') return strings.some((v) => v.startsWith(rule.prefix as string));
+  if (typeof rule.suffix === 'string') return strings.some((v) => v.endsWith(rule.suffix as string));
   if ('anything-but' in rule) {
     const excluded = Array.isArray(rule['anything-but']) ? rule['anything-but'] : [rule['anything-but']];
-    return values.every((v) => !excluded.some((x) => String(x) === String(v)));
+    return values.every((v) => !excluded.includes(v));
   }
   if (Array.isArray(rule.numeric)) return values.some((v) => typeof v === 'number' && matchesNumeric(rule.numeric as unknown[], v));
   return false;

@@ -265,6 +265,14 @@ export class QueueService {
     return attributes;
   }
 
+  /** A message by id, while it is in the queue (a linear scan: for status lookups, not hot paths). */
+  find(name: string, id: string): LiveMessage | undefined {
+    const queue = this.queues.get(name);
+    if (!queue) return undefined;
+    for (const message of queue.messages.values()) if (message.id === id) return message;
+    return undefined;
+  }
+
   /** Counts for dashboards and autoscaling. */
   depth(name: string): { visible: number; inflight: number; delayed: number } {
     const queue = this.get(name);

@@ -4,7 +4,7 @@
  * (through an internal queue, so delivery survives restarts and is retried).
  * All copies are enqueued before the publisher hears back.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { SubscriptionSpec, TopicSpec } from '../types.js';
 import type { AsyncInvoker } from './async-invoke.js';
 import { QueueConsumer } from './consumer.js';
@@ -56,9 +56,9 @@ export class TopicService {
     this.topics = topics;
     const wanted = new Set<string>();
     for (const topic of topics.values()) {
-      topic.subscriptions.forEach((sub, index) => {
-        if (!('http' in sub)) return;
-        const queue = httpQueueName(topic.name, index);
+      for (const sub of topic.subscriptions) {
+        if (!('http' in sub)) continue;
+        const queue = httpQueueName(topic.name, sub.http);
         wanted.add(queue);
         this.options.queues.ensureInternal({
           name: queue,
@@ -73,7 +73,7 @@ export class TopicService {
           queue,
           new QueueConsumer(this.options.queues, { queue, concurrency: 4, batchSize: 1, maxBatchingWindowMs: 0 }, ([d]) => this.post(topic.name, sub.http, sub.retries, queue, d!), this.options.onError).start(),
         );
-      });
+      }
     }
     for (const [queue, deliverer] of this.deliverers) {
       if (wanted.has(queue)) continue;
@@ -142,7 +142,7 @@ export class TopicService {
       };
       return asyncInvoker.enqueue(sub.function, event, { trigger: 'topic' });
     }
-    return queues.send(httpQueueName(topic, index), { body: JSON.stringify(envelope) });
+    return queues.send(httpQueueName(topic, sub.http), { body: JSON.stringify(envelope) });
   }
 
   private async post(topic: string, url: string, retries: number, queue: string, delivery: Delivery): Promise<void> {
@@ -181,8 +181,9 @@ export class TopicService {
   }
 }
 
-function httpQueueName(topic: string, index: number): string {
-  return `http:${topic}#${index}`;
+/** Named by the URL, not the position, so reordering subscriptions keeps pending deliveries with their endpoint. */
+function httpQueueName(topic: string, url: string): string {
+  return `http:${topic}#${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
 }
 
 type SnsEnvelope = ReturnType<typeof snsEnvelope>;

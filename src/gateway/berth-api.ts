@@ -53,8 +53,12 @@ export function registerBerthApi(app: FastifyInstance, { runtime, store, events,
   );
 
   app.get<{ Params: { id: string } }>('/_berth/invocations/:id', async (request) => {
-    const attempts = await store.getInvocation(request.params.id);
-    if (attempts.length === 0) throw new BerthError('BERTH_ERR_INVOCATION_NOT_FOUND', { id: request.params.id });
+    const { id } = request.params;
+    const attempts = await store.getInvocation(id);
+    // An async event that has not finished is in its queue: queued (or waiting to retry) or running.
+    const pending = events.asyncInvoker.pending(id);
+    if (pending) return { id, functionName: pending.functionName, status: pending.status, attempt: pending.attempts, attempts };
+    if (attempts.length === 0) throw new BerthError('BERTH_ERR_INVOCATION_NOT_FOUND', { id });
     // The latest attempt's fields at the top level, every attempt below.
     return { ...attempts[attempts.length - 1], attempts };
   });

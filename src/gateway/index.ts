@@ -19,7 +19,7 @@ import { registerRawBodyParser } from './body.js';
 import { registerInvokeApi } from './invoke-api.js';
 import { RouteTable } from './routes.js';
 import { registerSqsApi } from './sqs/index.js';
-import { optionalKey, optionalTenant, tenantFrom } from './tenant.js';
+import { optionalKey, tenantFrom } from './tenant.js';
 import { verifyWebhook } from './webhook.js';
 
 export { RouteTable } from './routes.js';
@@ -83,7 +83,8 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     if (match.webhook) {
       const body = request.body as Buffer | undefined;
       if (!verifyWebhook(match.webhook, request.headers, body)) {
-        return reply.code(401).send({ code: 'BERTH_ERR_WEBHOOK_SIGNATURE', message: `Missing or wrong signature in header ${match.webhook.header}: expected the hex HMAC-${match.webhook.algorithm.toUpperCase()} of the body with the webhook's secret. Nothing was run.` });
+        const { header, algorithm } = match.webhook;
+        throw new BerthError('BERTH_ERR_WEBHOOK_SIGNATURE', { header, algorithm: algorithm.toUpperCase(), prefix: algorithm });
       }
     }
     const event = toApiGatewayV2Event({
@@ -101,8 +102,8 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
     if (match.webhook) {
       // Durable before the 202: the event runs asynchronously, with the function's retries.
       const { id } = await options.events.asyncInvoker.enqueue(match.functionName, event, {
+        // No tenant from headers: the signature does not cover them.
         trigger: 'webhook',
-        ...optionalTenant(tenantFrom(request.headers)),
         ...optionalKey(request.headers),
       });
       return reply.code(202).header('x-berth-invocation-id', id).send({ invocationId: id });
