@@ -1,10 +1,14 @@
-/** The CLI's commands; each returns a process exit code. */
+/**
+ * The CLI's commands; each returns a process exit code. The server and the store
+ * are imported when a command needs them, so `berth send` or `berth ls` against a
+ * running instance does not load Fastify, esbuild and SQLite first.
+ */
 import { readFileSync, watch } from 'node:fs';
 import path from 'node:path';
 import { loadProject } from '../config/index.js';
 import { BerthError } from '../errors.js';
-import { openBerth, startServer, type BerthServer } from '../server.js';
-import { openSqliteStore, type StoredLog } from '../store/index.js';
+import type { BerthServer } from '../server.js';
+import type { StoredLog } from '../store/index.js';
 import type { FunctionError } from '../types.js';
 import { request, resolveTarget } from './target.js';
 
@@ -19,6 +23,7 @@ export interface StartFlags {
 
 export async function start(flags: StartFlags, dev: boolean): Promise<number> {
   const started = performance.now();
+  const { startServer } = await import('../server.js');
   const server = await startServer({
     dir: flags.dir,
     port: flags.port,
@@ -116,6 +121,7 @@ export async function invoke(flags: InvokeFlags): Promise<number> {
   }
 
   // A one-off: queued events of the project wait for `berth start` rather than run here.
+  const { openBerth } = await import('../server.js');
   const berth = await openBerth({ dir: target.dir, background: false, ...(flags.dataDir ? { dataDir: flags.dataDir } : {}) });
   try {
     const result = await berth.dispatcher.invoke({
@@ -221,6 +227,7 @@ export async function logs(flags: LogsFlags): Promise<number> {
       return body.logs!;
     };
   } else {
+    const { openSqliteStore } = await import('../store/index.js');
     const store = openSqliteStore(flags.dataDir ?? path.join(target.dir, '.berth'));
     close = () => store.close();
     fetchLogs = (after) =>
