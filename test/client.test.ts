@@ -5,10 +5,11 @@
  * event in GET /_berth/invocations/<id> and `berth logs`.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { functionLogs, invoke, sleep, waitFor } from './helpers/lambda.js';
+import { readRecords } from './helpers/records.js';
 import { berthHome, makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 // Typed loosely: the test checks the shapes, it does not trust them.
@@ -105,12 +106,7 @@ interface Recorded {
 }
 
 function recorded(): Recorded[] {
-  if (!existsSync(recordFile)) return [];
-  // Only whole lines: a handler may be writing the last one right now.
-  return readFileSync(recordFile, 'utf8')
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => JSON.parse(line) as Recorded);
+  return readRecords<Recorded>(recordFile);
 }
 
 /** What `fn` recorded whose event, SQS body or SNS message contains `marker`. */

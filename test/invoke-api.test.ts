@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { GetFunctionCommand, InvokeCommand, LambdaClient, ListFunctionsCommand } from '@aws-sdk/client-lambda';
+import { rejection } from './helpers/lambda.js';
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const BERTH_YML = `
@@ -44,15 +45,6 @@ const decode = (payload: Uint8Array | undefined) => JSON.parse(Buffer.from(paylo
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value));
 const invokeUrl = (name: string) => `${berth.url}/2015-03-31/functions/${encodeURIComponent(name)}/invocations`;
 
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, any>> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & Record<string, any>;
-  }
-  assert.fail('expected the call to fail');
-}
 
 before(async () => {
   berth = await startBerth(makeProject({ 'berth.yml': BERTH_YML, 'echo.mjs': ECHO, 'fail.mjs': FAIL }));

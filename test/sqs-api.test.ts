@@ -25,6 +25,7 @@ import {
   type MessageAttributeValue,
   type ReceiveMessageCommandInput,
 } from '@aws-sdk/client-sqs';
+import { rejection } from './helpers/lambda.js';
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const BERTH_YML = `
@@ -59,15 +60,6 @@ after(async () => {
   assert.equal(await berth.stop(), 0);
 });
 
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, any>> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error & Record<string, any>;
-  }
-  assert.fail('expected the call to fail');
-}
 
 /** Asserts the SDK's exception: its name, query-compatible Code and HTTP status. */
 async function expectSqsError(promise: Promise<unknown>, expected: { name: string; code?: string; status: number; message?: RegExp }) {

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sleep, waitFor } from './helpers/lambda.js';
+import { readRecords } from './helpers/records.js';
 import { makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 // Typed loosely: the test checks the shapes, it does not trust them.
@@ -142,12 +143,7 @@ interface Recorded {
 }
 
 function recorded(): Recorded[] {
-  if (!existsSync(recordFile)) return [];
-  // Only whole lines: a handler may be writing the last one right now.
-  return readFileSync(recordFile, 'utf8')
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => JSON.parse(line) as Recorded);
+  return readRecords<Recorded>(recordFile);
 }
 
 /** The text a recorded invocation saw as the published message, whichever way it was delivered. */

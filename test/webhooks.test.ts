@@ -6,11 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { functionLogs, sleep, waitFor } from './helpers/lambda.js';
+import { readRecords } from './helpers/records.js';
 import { makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 // Typed loosely: the test checks the shapes, it does not trust them.
@@ -96,12 +97,7 @@ interface Recorded {
 }
 
 function recorded(): Recorded[] {
-  if (!existsSync(recordFile)) return [];
-  // Only whole lines: a handler may be writing the last one right now.
-  return readFileSync(recordFile, 'utf8')
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => JSON.parse(line) as Recorded);
+  return readRecords<Recorded>(recordFile);
 }
 
 /** Attempts whose request body contains `marker` (plain text, or base64 of binary). */

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 /** HTTP clients for a running Berth (the Lambda Invoke API, Berth's own API), polling, and a bounded stop. */
 import type { RunningBerth } from './project.js';
 
@@ -118,6 +119,16 @@ export async function waitFor<T>(
     }
     await sleep(options.intervalMs ?? 50);
   }
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, any>> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & Record<string, any>;
+  }
+  assert.fail('expected the call to fail');
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -4,9 +4,10 @@ import { waitFor } from './lambda.js';
 
 export function readRecords<T = Record<string, any>>(file: string): T[] {
   if (!existsSync(file)) return [];
+  // Only whole lines: a handler may be writing the last one right now.
   return readFileSync(file, 'utf8')
     .split('\n')
-    .filter((line) => line !== '')
+    .slice(0, -1)
     .map((line) => JSON.parse(line) as T);
 }
 
