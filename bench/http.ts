@@ -10,13 +10,15 @@
 // server's event loop would slow both down. A competitor that fails becomes an error row.
 //
 // Run: npm run bench:http   (env: BENCH_DURATION seconds, default 10; BENCH_CONNECTIONS, default 50)
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { descendants, lastError, repoRoot, tempDir, track, withServer } from './children.js';
 import type { LoadJob, LoadResult, ProbeJob, ProbeResult } from './load.js';
+import { attempt, met, ms, positive, table, times } from './report.js';
 import { percentile } from './stats.js';
 
 const DURATION = positive('BENCH_DURATION', 10);
@@ -29,147 +31,15 @@ const CORES = os.availableParallelism();
 const FRESH_CONNECTIONS = 2 * CORES;
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-const repoRoot = path.resolve(here, '../..');
 const handlerFile = path.join(repoRoot, 'bench/fixtures/handler.mjs');
 
-function positive(name: string, fallback: number): number {
-  const v = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number, got ${process.env[name]}`);
-  return v;
-}
-
-// ---- child process bookkeeping: nothing may outlive the benchmark, even on error ----------
-
-const live = new Set<ChildProcess>();
-const tmpDirs: string[] = [];
-
-function track<C extends ChildProcess>(child: C): C {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-
-// Servers are spawned detached (their own process group) so one signal also reaches the
-// sandboxes they start, without touching this process.
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  for (const target of [-child.pid!, child.pid!]) {
-    try {
-      process.kill(target, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-process.on('exit', () => {
-  for (const child of live) killGroup(child, 'SIGKILL');
-  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
-
-function childPids(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    );
-  } catch {
-    // Kernels without CONFIG_PROC_CHILDREN: ask ps instead.
-    try {
-      return execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).split('\n').filter((l) => l.trim()).map(Number);
-    } catch {
-      return [];
-    }
-  }
-}
-
-function descendants(pid: number): number[] {
-  return childPids(pid).flatMap((child) => [child, ...descendants(child)]);
-}
-
-/** The most telling line of a child's stderr, for an error row. */
-function lastError(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  return (lines.find((l) => /Error\b/.test(l)) ?? lines.at(-1) ?? '(no output)').slice(0, 160);
-}
-
-// ---- servers --------------------------------------------------------------------------------
-
-interface Server {
-  url: string;
-  child: ChildProcess;
-}
-
-/** Starts `node <args>` and resolves once it prints http://127.0.0.1:<port>. */
-function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
-  const child = track(
-    spawn(process.execPath, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true }),
-  );
-  let stdout = '';
-  let stderr = '';
-  let ready = false;
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      if (ready) return;
-      killGroup(child, 'SIGKILL');
-      reject(new Error(`${why}: ${lastError(stderr || stdout)}`));
-    };
-    const timer = setTimeout(() => fail('not ready after 30 s'), 30_000);
-    // Keep reading after ready too: a chatty server must never block on a full pipe.
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      if (ready) return;
-      stdout = (stdout + d).slice(-4000);
-      const m = /http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout);
-      if (m) {
-        ready = true;
-        clearTimeout(timer);
-        resolve({ url: m[0], child });
-      }
-    });
-    child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before ready`));
-    child.once('error', (err) => fail(err.message));
-  });
-}
-
-/** SIGTERM (Berth's documented stop), then SIGKILL whatever of its tree is left after 5 s. */
-async function stopServer(child: ChildProcess): Promise<void> {
-  const tree = descendants(child.pid!); // taken first: sandboxes may have left the process group
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-  killGroup(child, 'SIGKILL');
-  for (const pid of tree) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
-
-async function withServer<T>(args: string[], env: Record<string, string>, body: (s: Server) => Promise<T>): Promise<T> {
-  const server = await startServer(args, env);
-  try {
-    return await body(server);
-  } finally {
-    await stopServer(server.child);
-  }
-}
+// ---- servers (started and stopped by ./children.js) ----------------------------------------
 
 const baseline = (kind: 'bare' | 'express'): string[] => [path.join(here, 'server.js'), kind, handlerFile];
 
 /** A throwaway Berth project + data dir + BERTH_HOME for one isolation mode. */
 function berth(isolation: 'warm' | 'tenant' | 'fresh'): { args: string[]; env: Record<string, string> } {
-  const root = mkdtempSync(path.join(os.tmpdir(), `berth-bench-${isolation}-`));
-  tmpDirs.push(root);
+  const root = tempDir(`berth-bench-${isolation}-`);
   const project = path.join(root, 'project');
   mkdirSync(project);
   cpSync(handlerFile, path.join(project, 'handler.mjs'));
@@ -271,30 +141,6 @@ function idleEnvironmentRss(pid: number): { mb: number; n: number } {
     .sort((a, b) => a - b);
   if (kb.length === 0) throw new Error(`no node processes among the ${below.length} below pid ${pid}`);
   return { mb: percentile(kb, 0.5) / 1024, n: kb.length };
-}
-
-/** Runs one measurement; a failure is logged and returned, never thrown, so the run goes on. */
-async function attempt<T>(label: string, fn: () => Promise<T>): Promise<T | Error> {
-  console.log(`… ${label}`);
-  try {
-    return await fn();
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    console.log(`  failed: ${error.message}`);
-    return error;
-  }
-}
-
-// ---- report ----------------------------------------------------------------------------------
-
-const ms = (v: number) => v.toFixed(2);
-const times = (v: number) => `${v.toFixed(2)}×`;
-const met = (ok: boolean | undefined) => (ok === undefined ? 'n/a' : ok ? 'yes' : 'NO');
-
-function table(head: string[], rows: string[][]): string {
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`;
-  return [line(head), line(width.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
 // ---- main ------------------------------------------------------------------------------------
