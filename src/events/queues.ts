@@ -93,6 +93,8 @@ interface Waiter {
 
 const FIFO_DEDUP_WINDOW_MS = 5 * 60_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Below this many entries the timer heap is never compacted (see compactTimers). */
+const COMPACT_TIMERS_ABOVE = 4096;
 
 class LiveQueue {
   readonly messages = new Map<number, LiveMessage>();
@@ -326,7 +328,8 @@ export class QueueService {
       body: blobKey ? null : input.body,
       blobKey,
       size: bodyBytes,
-      md5: md5Hex(input.body),
+      // Only SQS clients and queue triggers read it; internal queues skip the hashing.
+      md5: queue.origin === 'internal' ? '' : md5Hex(input.body),
       attributes: input.attributes && Object.keys(input.attributes).length > 0 ? input.attributes : undefined,
       md5OfAttributes: md5OfAttributes(input.attributes),
       meta: input.meta,
@@ -516,7 +519,10 @@ export class QueueService {
     message.visibleAt = now + (options.visibilityTimeoutSeconds ?? spec.visibilityTimeoutSeconds) * 1000;
     message.version++;
     this.schedule(message);
-    this.journalUpdate(message);
+    // A receive by a consumer inside Berth is not journaled: the consumer either deletes the message or
+    // journals a visibility change, and if Berth stops first the message must be redelivered at once
+    // anyway, which is what its stored, un-received state says. That saves a write per message.
+    if (!message.leased) this.journalUpdate(message);
     return true;
   }
 
@@ -645,7 +651,29 @@ export class QueueService {
 
   private schedule(message: LiveMessage): void {
     this.timers.push({ at: message.visibleAt, message, version: message.version });
+    if (this.timers.length > COMPACT_TIMERS_ABOVE && this.timers.length > 2 * this.timedMessages()) this.compactTimers();
     this.arm();
+  }
+
+  /** Messages waiting on a timer: delayed or in flight. */
+  private timedMessages(): number {
+    let count = 0;
+    for (const queue of this.queues.values()) count += queue.inflight + queue.delayed;
+    return count;
+  }
+
+  /**
+   * Deleted and re-timed messages leave their old entries in the heap (it cannot remove from the
+   * middle); at high throughput those would hold every deleted message until its visibility
+   * timeout. Rebuilding from the live entries keeps the heap proportional to what is in flight.
+   */
+  private compactTimers(): void {
+    const live = [];
+    for (let entry = this.timers.pop(); entry; entry = this.timers.pop()) {
+      const { message, version } = entry;
+      if (message.version === version && (message.state === 'delayed' || message.state === 'inflight')) live.push(entry);
+    }
+    for (const entry of live) this.timers.push(entry);
   }
 
   private arm(): void {
@@ -703,7 +731,25 @@ function parseReceiptHandle(handle: string): { seq: number; receiveCount: number
   return match ? { seq: Number(match[1]), receiveCount: Number(match[2]), queue: match[3]! } : undefined;
 }
 
+/** Field by field: this runs for every message sent, and spreading the object costs more. */
 function toRecord(message: LiveMessage): MessageRecord {
-  const { attributes, meta, md5OfAttributes: _md5, state: _state, version: _version, deadLetterSource: _source, ...stored } = message;
-  return { ...stored, attributes: attributes ? JSON.stringify(attributes) : null, meta: meta ? JSON.stringify(meta) : null };
+  return {
+    seq: message.seq,
+    queue: message.queue,
+    id: message.id,
+    body: message.body,
+    blobKey: message.blobKey,
+    size: message.size,
+    md5: message.md5,
+    attributes: message.attributes ? JSON.stringify(message.attributes) : null,
+    meta: message.meta ? JSON.stringify(message.meta) : null,
+    groupId: message.groupId,
+    dedupId: message.dedupId,
+    sentAt: message.sentAt,
+    visibleAt: message.visibleAt,
+    receiveCount: message.receiveCount,
+    firstReceiveAt: message.firstReceiveAt,
+    expiresAt: message.expiresAt,
+    leased: message.leased,
+  };
 }

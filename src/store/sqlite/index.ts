@@ -217,8 +217,7 @@ class EventStatements {
     const insert = db.prepare(
       `INSERT INTO messages (seq, queue, id, body, blob_key, size, md5, attributes, meta, group_id, dedup_id,
          sent_at, visible_at, receive_count, first_receive_at, expires_at, leased)
-       VALUES (@seq, @queue, @id, @body, @blobKey, @size, @md5, @attributes, @meta, @groupId, @dedupId,
-         @sentAt, @visibleAt, @receiveCount, @firstReceiveAt, @expiresAt, @leased)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const update = db.prepare(
       `UPDATE messages SET queue = @queue, visible_at = @visibleAt, receive_count = @receiveCount,
@@ -243,9 +242,13 @@ class EventStatements {
     this.apply = db.transaction((writes: EventWrite[]) => {
       for (const write of writes) {
         switch (write.op) {
-          case 'insert':
-            insert.run({ ...write.message, leased: write.message.leased ? 1 : 0 });
+          case 'insert': {
+            // Positional: the hottest write, and SQLite takes no booleans.
+            const m = write.message;
+            insert.run(m.seq, m.queue, m.id, m.body, m.blobKey, m.size, m.md5, m.attributes, m.meta, m.groupId, m.dedupId,
+              m.sentAt, m.visibleAt, m.receiveCount, m.firstReceiveAt, m.expiresAt, m.leased ? 1 : 0);
             break;
+          }
           case 'update':
             update.run({ ...write, leased: write.leased ? 1 : 0 });
             break;
