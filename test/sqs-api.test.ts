@@ -25,7 +25,7 @@ import {
   type MessageAttributeValue,
   type ReceiveMessageCommandInput,
 } from '@aws-sdk/client-sqs';
-import { rejection } from './helpers/lambda.js';
+import { rejection, waitFor } from './helpers/lambda.js';
 import { makeProject, startBerth, type RunningBerth } from './helpers/project.js';
 
 const BERTH_YML = `
@@ -35,6 +35,7 @@ queues:
   orders: { visibilityTimeout: 2 }
   orders-dlq: {}
   jobs.fifo: { contentBasedDeduplication: true }
+  short-lived: { retention: 1s }
 functions:
   root:
     handler: root.handler
@@ -173,6 +174,14 @@ describe('queues', () => {
     assert.equal((await attributes(url)).ApproximateNumberOfMessages, '3');
     await sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
     assert.equal((await attributes(url)).ApproximateNumberOfMessages, '0');
+    assert.deepEqual(await receive({ QueueUrl: url }), []);
+  });
+
+  test('messages past the retention period are dropped, also from a queue nobody reads', async () => {
+    const { QueueUrl: url } = await sqs.send(new GetQueueUrlCommand({ QueueName: 'short-lived' }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'ephemeral' }));
+    assert.equal((await attributes(url!)).ApproximateNumberOfMessages, '1');
+    await waitFor(async () => (await attributes(url!)).ApproximateNumberOfMessages === '0', { what: 'the expired message to go', timeoutMs: 5_000 });
     assert.deepEqual(await receive({ QueueUrl: url }), []);
   });
 

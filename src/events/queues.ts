@@ -93,6 +93,7 @@ interface Waiter {
 
 const FIFO_DEDUP_WINDOW_MS = 5 * 60_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+const RETENTION_SWEEP_MS = 1000;
 /** Below this many entries the timer heap is never compacted (see compactTimers). */
 const COMPACT_TIMERS_ABOVE = 4096;
 
@@ -142,7 +143,11 @@ export class QueueService {
   private orphans = new Map<string, MessageRecord[]>();
   private closed = false;
 
-  private constructor(private readonly options: QueueServiceOptions) {}
+  private readonly retentionSweep: NodeJS.Timeout;
+
+  private constructor(private readonly options: QueueServiceOptions) {
+    this.retentionSweep = setInterval(() => this.dropExpired(Date.now()), RETENTION_SWEEP_MS).unref();
+  }
 
   static async open(options: QueueServiceOptions, declared: QueueSpec[]): Promise<QueueService> {
     const service = new QueueService(options);
@@ -430,10 +435,26 @@ export class QueueService {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.retentionSweep);
     for (const queue of this.queues.values()) for (const waiter of queue.waiters.splice(0)) this.finishWaiter(waiter, []);
   }
 
   // --- internals --------------------------------------------------------
+
+  /**
+   * Drops messages past their queue's retention, also from queues nobody reads. A queue's
+   * messages are held in send order and share one retention, so the expired ones are at the
+   * front: the sweep stops at the first that is not.
+   */
+  private dropExpired(now: number): void {
+    for (const queue of this.queues.values()) {
+      for (const message of queue.messages.values()) {
+        if (message.expiresAt > now) break;
+        this.drop(queue, message);
+        this.options.journal.writeBehind({ op: 'delete', seq: message.seq });
+      }
+    }
+  }
 
   private get(name: string): LiveQueue {
     const queue = this.queues.get(name);
