@@ -65,6 +65,15 @@ const definitions = {
     message: (d) =>
       `Missing or wrong signature in header ${d.header}: expected the hex HMAC-${d.algorithm} of the request body with the webhook's secret (optionally prefixed "${d.prefix}="). Nothing was run.`,
   },
+  BERTH_ERR_THROTTLED: {
+    status: 429,
+    message: (d) =>
+      `Function "${d.fn}" is at a concurrency limit (${d.reason}) and no capacity freed within ${d.waitMs} ms. Retry after a second, or raise the limit: \`berth limits\` shows them, \`berth limits set\` changes them.`,
+  },
+  BERTH_ERR_LIMITS_INVALID: {
+    status: 400,
+    message: (d) => `Invalid limits: ${d.problem}. The limits in force are unchanged.`,
+  },
   BERTH_ERR_SHUTTING_DOWN: {
     status: 503,
     message: () => 'Berth is shutting down and accepts no new invocations.',
@@ -81,7 +90,11 @@ export class BerthError extends Error {
   readonly code: BerthErrorCode;
   readonly status: number;
 
-  constructor(code: BerthErrorCode, detail: Record<string, string | number> = {}) {
+  constructor(
+    code: BerthErrorCode,
+    /** The values the message names, for callers that answer in another shape (AWS errors). */
+    readonly detail: Record<string, string | number> = {},
+  ) {
     const definition: ErrorDefinition = definitions[code];
     super(definition.message(detail));
     this.name = 'BerthError';

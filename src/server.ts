@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import { loadProject } from './config/index.js';
 import { BerthError } from './errors.js';
 import { Dispatcher } from './dispatch/index.js';
+import { LiveLimits } from './dispatch/live-limits.js';
 import { CLIENT_ENV } from './client/env.js';
 import { Events } from './events/index.js';
 import { createGateway, RouteTable } from './gateway/index.js';
@@ -31,6 +32,8 @@ export interface Berth {
   store: Store;
   runtime: Runtime;
   dispatcher: Dispatcher;
+  /** Concurrency limits in force, changeable while running. */
+  limits: LiveLimits;
   events: Events;
   /** Structured JSON access and error logs, in <data>/logs/gateway.log. */
   logger: Logger;
@@ -70,7 +73,11 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     { base: { pid: process.pid } },
     pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }),
   );
-  const dispatcher = new Dispatcher(runtime, store, (err) => logger.error({ err }, 'store write failed'));
+  const dispatcher = new Dispatcher(runtime, store, project.limits, (err) => logger.error({ err }, 'store write failed'));
+  const limits = await LiveLimits.open(store, dispatcher.admission, project, (message) => {
+    logger.warn(message);
+    progress(`warning: ${message}`);
+  });
   const events = await Events.open({ project, dataDir, store, dispatcher, logger, background: options.background ?? true });
 
   return {
@@ -81,12 +88,14 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     store,
     runtime,
     dispatcher,
+    limits,
     events,
     logger,
     async reload() {
       const next = loadProject(project.dir);
       const bundles = await build(next);
       runtime.deploy(next, bundles);
+      limits.deploy(next);
       events.deploy(next);
       project = next;
       return next;
@@ -125,6 +134,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     runtime: berth.runtime,
     dispatcher: berth.dispatcher,
     events: berth.events,
+    limits: berth.limits,
     store: berth.store,
     logger: berth.logger,
     bodyLimitBytes: berth.project.gateway.bodyLimitBytes,

@@ -44,6 +44,32 @@ export interface FunctionSpec {
   webhooks: WebhookSpec[];
 }
 
+export interface FunctionLimits {
+  /** A cap that reserves nothing. */
+  maxConcurrency?: number;
+  /** A guaranteed share of the account's concurrency, and also a cap (Lambda semantics). */
+  reservedConcurrency?: number;
+  /** Invocations of one tenant running at once. */
+  tenantConcurrency?: number;
+}
+
+export interface GroupLimits {
+  functions: string[];
+  maxConcurrency?: number;
+  /** A share of the account's concurrency that only the group's members may use. */
+  reserved?: number;
+}
+
+/** Every concurrency limit in force; berth.yml's, with live changes laid over them. */
+export interface LimitSet {
+  /** Invocations running at once on the installation (Infinity: no limit). */
+  accountConcurrency: number;
+  /** How long a synchronous caller over a limit waits before it is throttled. */
+  syncWaitMs: number;
+  functions: Map<string, FunctionLimits>;
+  groups: Map<string, GroupLimits>;
+}
+
 export type Destination = { queue: string } | { topic: string } | { function: string };
 
 export interface AsyncSpec {
@@ -117,6 +143,7 @@ export interface ProjectSpec {
   functions: Map<string, FunctionSpec>;
   gateway: { bodyLimitBytes: number };
   events: { maxPayloadBytes: number; inlineThresholdBytes: number; idempotencyWindowSeconds: number };
+  limits: LimitSet;
   /** The embedded store stops growing at this size: writes then fail, and callers get an error. */
   store: { maxSizeBytes?: number };
   queues: Map<string, QueueSpec>;

@@ -50,7 +50,7 @@ describe('berth start rejects a bad project with a precise message', () => {
       'hello.mjs': HELLO,
     });
     assert.match(out, /unknown key "gatway"/);
-    assert.match(out, /expected one of service, defaults, gateway, events, runtime, store, queues, topics, functions/);
+    assert.match(out, /expected one of service, defaults, gateway, events, runtime, store, account, groups, queues, topics, functions/);
     // The key is on line 5; its value starts on line 6. The message must point at the key.
     assert.match(out, atLine(5));
   });

@@ -292,6 +292,72 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
   return 0;
 }
 
+/** `berth limits`: what is in force and what runs against it; `berth limits set k=v ...` changes it live. */
+export async function limits(flags: { assignments: string[]; url?: string; dir?: string }): Promise<number> {
+  const target = resolveTarget(flags);
+  if (target.kind !== 'remote') {
+    throw new BerthError('BERTH_ERR_NO_INSTANCE', { problem: `Limits are read and changed on a running Berth; none runs ${target.dir}. Start it with \`berth start ${target.dir}\` (the limits in berth.yml apply at start).` });
+  }
+  if (flags.assignments.length > 0) {
+    const response = await request(`${target.url}/_berth/limits`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(limitPatch(flags.assignments)),
+    });
+    const body = (await response.json()) as { message?: string };
+    if (!response.ok) throw new BerthError('BERTH_ERR_LIMITS_INVALID', { problem: (body.message ?? `HTTP ${response.status}`).replace(/^Invalid limits: /, '').replace(/ The limits in force are unchanged\.$/, '') });
+  }
+  const view = (await (await request(`${target.url}/_berth/limits`)).json()) as LimitsView;
+  const show = (value: number | null | undefined) => (value === undefined || value === null ? '-' : String(value));
+  say(`account: concurrency ${show(view.account.concurrency)}, running ${view.usage.running}, waiting ${view.usage.waitingSync} sync + ${view.usage.waitingAsync} async; sync requests wait up to ${view.account.syncWaitMs} ms`);
+  const rows = [['SCOPE', 'MAX', 'RESERVED', 'PER TENANT', 'RUNNING', 'THROTTLES']];
+  for (const [name, usage] of Object.entries(view.usage.functions)) {
+    const fn = view.functions[name] ?? {};
+    rows.push([`function ${name}`, show(fn.maxConcurrency), show(fn.reservedConcurrency), show(fn.tenantConcurrency), String(usage.running), String(usage.throttles)]);
+  }
+  for (const [name, group] of Object.entries(view.groups)) {
+    rows.push([`group ${name}`, show(group.maxConcurrency), show(group.reserved), '-', String(view.usage.groups[name]?.running ?? 0), '-']);
+  }
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  for (const row of rows) say(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd());
+  return 0;
+}
+
+interface LimitsView {
+  account: { concurrency: number | null; syncWaitMs: number };
+  functions: Record<string, { maxConcurrency?: number; reservedConcurrency?: number; tenantConcurrency?: number }>;
+  groups: Record<string, { maxConcurrency?: number; reserved?: number }>;
+  usage: { running: number; waitingSync: number; waitingAsync: number; functions: Record<string, { running: number; throttles: number }>; groups: Record<string, { running: number }> };
+}
+
+const FUNCTION_LIMIT_KEYS: Record<string, string> = { max: 'maxConcurrency', maxConcurrency: 'maxConcurrency', reserved: 'reservedConcurrency', reservedConcurrency: 'reservedConcurrency', tenant: 'tenantConcurrency', tenantConcurrency: 'tenantConcurrency' };
+const GROUP_LIMIT_KEYS: Record<string, string> = { max: 'maxConcurrency', maxConcurrency: 'maxConcurrency', reserved: 'reserved' };
+
+/** `account.concurrency=50`, `api.reserved=3`, `group.etl.max=100`, `api.max=none` (removes it). */
+function limitPatch(assignments: string[]) {
+  const patch: { account?: Record<string, number | null>; functions?: Record<string, Record<string, number | null>>; groups?: Record<string, Record<string, number | null>> } = {};
+  for (const assignment of assignments) {
+    const bad = (problem: string) => new BerthError('BERTH_ERR_BAD_REQUEST', { field: assignment, problem: `${problem}. Use e.g. account.concurrency=50, <function>.reserved=3, <function>.max=10, <function>.tenant=2, group.<name>.max=100, account.syncWait=500 (ms); "none" removes a limit` });
+    const at = assignment.indexOf('=');
+    if (at <= 0) throw bad('is not key=value');
+    const key = assignment.slice(0, at).split('.');
+    const text = assignment.slice(at + 1);
+    const value = text === 'none' ? null : Number(text);
+    if (value !== null && (!Number.isInteger(value) || value < 0)) throw bad(`"${text}" is not a whole number or "none"`);
+    if (key[0] === 'account' && key.length === 2 && (key[1] === 'concurrency' || key[1] === 'syncWait')) {
+      if (key[1] === 'syncWait' && value === null) throw bad('syncWait cannot be removed');
+      patch.account = { ...patch.account, [key[1] === 'syncWait' ? 'syncWaitMs' : 'concurrency']: value };
+    } else if (key[0] === 'group' && key.length === 3 && GROUP_LIMIT_KEYS[key[2]!]) {
+      patch.groups = { ...patch.groups, [key[1]!]: { ...patch.groups?.[key[1]!], [GROUP_LIMIT_KEYS[key[2]!]!]: value } };
+    } else if (key.length === 2 && FUNCTION_LIMIT_KEYS[key[1]!]) {
+      patch.functions = { ...patch.functions, [key[0]!]: { ...patch.functions?.[key[0]!], [FUNCTION_LIMIT_KEYS[key[1]!]!]: value } };
+    } else {
+      throw bad('names no limit');
+    }
+  }
+  return patch;
+}
+
 export function formatError(err: unknown): string {
   if (err instanceof BerthError) return `error ${err.code}\n${err.message}`;
   if (err && typeof err === 'object' && 'errorType' in err) {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../package-root.js';
-import { formatError, invoke, logs, ls, sendMessage, start } from './commands.js';
+import { formatError, invoke, limits, logs, ls, sendMessage, start } from './commands.js';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -31,6 +31,10 @@ Commands:
       --follow, -f         keep printing new logs
       --limit N            how many invocations to show (default 20)
   ls                     List functions, routes, isolation and live environments
+  limits                 Show concurrency limits, what runs against them and throttles
+  limits set K=V ...     Change limits live: account.concurrency=50 api.reserved=3
+                         api.max=10 api.tenant=2 group.etl.max=100 account.syncWait=500
+                         ("none" removes a limit); persisted, in force within a second
 
   berth --version | --help`;
 
@@ -129,6 +133,12 @@ async function main(argv: string[]): Promise<number> {
         ...(values.dir ? { dir: values.dir } : {}),
         ...(values.data ? { dataDir: values.data } : {}),
       });
+    case 'limits': {
+      if (arg !== undefined && arg !== 'set') throw new Error(`unknown limits command "${arg}": use \`berth limits\` or \`berth limits set key=value ...\``);
+      const assignments = positionals.slice(2);
+      if (arg === 'set' && assignments.length === 0) throw new Error('`berth limits set` needs key=value pairs, e.g. berth limits set account.concurrency=50');
+      return limits({ assignments, ...(values.url ? { url: values.url } : {}), ...(values.dir ? { dir: values.dir } : {}) });
+    }
     case 'ls':
       return ls({ ...(values.url ? { url: values.url } : {}), ...(values.dir ? { dir: values.dir } : {}) });
     default:

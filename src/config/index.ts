@@ -5,9 +5,13 @@ import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { BerthError } from '../errors.js';
 import { parseSchedule } from '../events/schedule-expression.js';
+import { limitProblems } from '../dispatch/limits.js';
 import type {
   Destination,
+  FunctionLimits,
   FunctionSpec,
+  GroupLimits,
+  LimitSet,
   HttpRoute,
   ProjectSpec,
   QueueSpec,
@@ -253,6 +257,8 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     topics.set(name, { name, subscriptions });
   }
 
+  const limits = buildLimits(raw, problems);
+
   const declared = { queue: queues, topic: topics, function: raw.functions };
   for (const ref of references) {
     const names = declared[ref.kind];
@@ -275,6 +281,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       idempotencyWindowSeconds:
         raw.events?.idempotencyWindow !== undefined ? parseDuration(raw.events.idempotencyWindow) : defaults.idempotencyWindowSeconds,
     },
+    limits,
     store: raw.store?.maxSize !== undefined ? { maxSizeBytes: parseSize(raw.store.maxSize) } : {},
     queues,
     topics,
@@ -319,6 +326,39 @@ function parseRoute(value: string | { method: string; path: string }): HttpRoute
     if (match[2] === '+' && i !== segments.length - 1) return `greedy parameter ${segment} must be the last path segment`;
   }
   return { method: upper, path: routePath };
+}
+
+/** account:, groups: and each function's concurrency settings, checked together for what cannot be satisfied. */
+function buildLimits(raw: RawConfig, problems: Problem[]): LimitSet {
+  const functions = new Map<string, FunctionLimits>();
+  for (const [name, fn] of Object.entries(raw.functions)) {
+    const own: FunctionLimits = {
+      ...(fn.maxConcurrency !== undefined ? { maxConcurrency: fn.maxConcurrency } : {}),
+      ...(fn.reservedConcurrency !== undefined ? { reservedConcurrency: fn.reservedConcurrency } : {}),
+      ...(fn.tenantConcurrency !== undefined ? { tenantConcurrency: fn.tenantConcurrency } : {}),
+    };
+    if (Object.keys(own).length > 0) functions.set(name, own);
+  }
+  const groups = new Map<string, GroupLimits>();
+  for (const [name, group] of Object.entries(raw.groups ?? {})) {
+    group.functions.forEach((member, index) => {
+      if (!Object.hasOwn(raw.functions, member)) {
+        problems.push({ path: ['groups', name, 'functions', index], message: `unknown function "${member}"; groups name functions declared under functions:` });
+      }
+    });
+    groups.set(name, group);
+  }
+  const limits: LimitSet = {
+    accountConcurrency: raw.account?.concurrency ?? Infinity,
+    syncWaitMs: (raw.account?.syncWait !== undefined ? parseDuration(raw.account.syncWait) : defaults.syncWaitSeconds) * 1000,
+    functions,
+    groups,
+  };
+  // Unknown members are reported above, at their line; what is left is about sums.
+  for (const problem of limitProblems(limits, new Set(Object.keys(raw.functions)))) {
+    if (!problem.includes('does not exist')) problems.push({ path: ['account', 'concurrency'], message: problem });
+  }
+  return limits;
 }
 
 /** Validates one event against the schema of its kind; problems carry the event's path. */
@@ -442,9 +482,9 @@ function describe(value: unknown): string {
 function suggestKeys(at: (string | number)[]): string {
   const keys =
     at.length === 0
-      ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'store', 'queues', 'topics', 'functions']
+      ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'store', 'account', 'groups', 'queues', 'topics', 'functions']
       : at[0] === 'functions' && at.length === 2
-        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async']
+        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async', 'maxConcurrency', 'reservedConcurrency', 'tenantConcurrency']
         : undefined;
   return keys ? `; expected one of ${keys.join(', ')}` : '';
 }
@@ -453,12 +493,12 @@ function stringifyValues(env: Record<string, string | number | boolean>): Record
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)]));
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+const DURATION_UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
 
 /** Seconds, from a number of seconds or a string such as "5m". */
 export function parseDuration(value: number | string): number {
   if (typeof value === 'number') return value;
-  const match = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(value.trim())!;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim())!;
   return Number(match[1]) * DURATION_UNITS[match[2]!]!;
 }
 

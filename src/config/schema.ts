@@ -18,6 +18,7 @@ export const defaults = {
   queue: { visibilityTimeoutSeconds: 30, delaySeconds: 0, retentionSeconds: 4 * 24 * 3600 },
   queueTrigger: { batchSize: 10, maxBatchingWindowSeconds: 0, maxConcurrency: 5 },
   httpSubscriptionRetries: 3,
+  syncWaitSeconds: 1,
 };
 
 const isolation = z.enum(['fresh', 'tenant', 'warm'], {
@@ -48,9 +49,10 @@ const httpRoute = z.union(
   { error: 'expected "METHOD /path" or { method, path }' },
 );
 
-/** Seconds as a number, or a string such as "90s", "5m", "24h", "7d". */
-const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(s|m|h|d)$/)], {
-  error: 'expected a number of seconds or a duration such as "30s", "5m", "24h"',
+/** Seconds as a number, or a string such as "500ms", "90s", "5m", "24h", "7d". */
+const DURATION_HELP = 'expected a number of seconds or a duration such as "500ms", "30s", "5m", "24h"';
+const duration = z.union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, { error: DURATION_HELP })], {
+  error: DURATION_HELP,
 });
 
 const resourceName = z.string().regex(/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/, {
@@ -116,6 +118,11 @@ const asyncSettings = z.strictObject({
   concurrency: z.number().int().min(1).max(1000).optional(),
 });
 
+const concurrency = z
+  .number({ error: 'expected a whole number of invocations' })
+  .int({ error: 'expected a whole number of invocations' })
+  .min(0, { error: 'expected 0 or more invocations' });
+
 const fn = z.strictObject({
   handler: z.string({ error: 'expected "path/to/file.exportName", e.g. "src/lead.handler"' }),
   description: z.string().optional(),
@@ -127,6 +134,9 @@ const fn = z.strictObject({
   idleTimeout: seconds.optional(),
   events: z.array(event, { error: 'expected a list of events' }).optional(),
   async: asyncSettings.optional(),
+  maxConcurrency: concurrency.optional(),
+  reservedConcurrency: concurrency.optional(),
+  tenantConcurrency: concurrency.optional(),
 });
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)], {
@@ -209,6 +219,23 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   store: z.strictObject({ maxSize: size.optional() }).optional(),
+  account: z
+    .strictObject({
+      concurrency: concurrency.optional(),
+      /** How long a synchronous request over a limit waits for capacity before 429. */
+      syncWait: duration.optional(),
+    })
+    .optional(),
+  groups: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'group names use 1-64 letters, digits, - and _' }),
+      z.strictObject({
+        functions: z.array(z.string(), { error: 'expected a list of function names' }),
+        maxConcurrency: concurrency.optional(),
+        reserved: concurrency.optional(),
+      }),
+    )
+    .optional(),
   queues: z.record(resourceName, queue.nullable()).optional(),
   topics: z.record(resourceName, topic.nullable()).optional(),
   runtime: z

@@ -7,7 +7,8 @@ import { BerthError } from '../errors.js';
 import { invocationId } from '../ids.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
-import type { FunctionSpec, InvocationRequest, InvocationResult } from '../types.js';
+import type { FunctionSpec, InvocationRequest, InvocationResult, LimitSet, Trigger } from '../types.js';
+import { Admission, type Permit } from './admission.js';
 import { formatInvocationLog } from './log-format.js';
 import { Recorder } from './recorder.js';
 
@@ -20,7 +21,11 @@ export function checkTenant(spec: FunctionSpec, tenantId: string | undefined): v
   if (spec.isolation === 'warm') throw new BerthError('BERTH_ERR_TENANT_NOT_ALLOWED', { fn: spec.name, tenant: tenantId });
 }
 
+/** Callers waiting on the answer; they are admitted before queued async work. */
+const SYNC_TRIGGERS = new Set<Trigger>(['http', 'invoke-api', 'cli']);
+
 export class Dispatcher {
+  readonly admission: Admission;
   private readonly recorder: Recorder;
   private accepting = true;
   private inFlight = 0;
@@ -28,9 +33,11 @@ export class Dispatcher {
   constructor(
     private readonly runtime: Runtime,
     store: Store,
+    limits: LimitSet,
     onStoreError: (err: unknown) => void,
   ) {
     this.recorder = new Recorder(store, onStoreError);
+    this.admission = new Admission(limits);
   }
 
   async invoke(request: InvocationRequest): Promise<InvocationResult> {
@@ -42,7 +49,13 @@ export class Dispatcher {
     checkTenant(spec, tenantId);
 
     this.inFlight++;
+    let permit: Permit | undefined;
     try {
+      permit = await this.admission.acquire({
+        functionName: spec.name,
+        ...(tenantId !== undefined ? { tenantId } : {}),
+        priority: SYNC_TRIGGERS.has(request.trigger) ? 'sync' : 'async',
+      });
       const id = request.id ?? invocationId();
       const attempt = request.attempt ?? 1;
       const startedAt = Date.now();
@@ -105,6 +118,7 @@ export class Dispatcher {
         log,
       };
     } finally {
+      permit?.release();
       this.inFlight--;
     }
   }

@@ -17,6 +17,11 @@ export interface ConsumerOptions {
 
 const WAIT_SECONDS = 20;
 
+/** A failed message comes back after its queue's visibility timeout, as on SQS. */
+export function retryLater(queues: QueueService, queue: string, delivery: Delivery): void {
+  queues.changeVisibility(queue, delivery.receiptHandle, queues.spec(queue).visibilityTimeoutSeconds, { lease: false });
+}
+
 export class QueueConsumer {
   private readonly abort = new AbortController();
   private readonly workers: Promise<void>[] = [];
@@ -46,11 +51,20 @@ export class QueueConsumer {
   private async work(): Promise<void> {
     const { signal } = this.abort;
     while (!signal.aborted) {
+      let batch: Delivery[] = [];
       try {
-        const batch = await this.receive(signal);
+        batch = await this.receive(signal);
         if (batch.length > 0) await this.handle(batch);
       } catch (err) {
         this.onError(err);
+        // Leases end here when the handler could not: the batch comes back after the visibility timeout.
+        for (const delivery of batch) {
+          try {
+            retryLater(this.queues, this.options.queue, delivery);
+          } catch {
+            // Already deleted or returned.
+          }
+        }
         // A queue that keeps failing (deleted under us) must not spin.
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }

@@ -8,7 +8,7 @@
 import type { Dispatcher } from '../dispatch/index.js';
 import { isBerthError } from '../errors.js';
 import type { FunctionSpec, QueueTriggerSpec } from '../types.js';
-import { QueueConsumer } from './consumer.js';
+import { QueueConsumer, retryLater } from './consumer.js';
 import type { Delivery, QueueService } from './queues.js';
 import { queueArn, sequenceNumber } from './queues.js';
 
@@ -59,12 +59,10 @@ export class QueueTriggers {
       if (isBerthError(err, 'BERTH_ERR_SHUTTING_DOWN')) return;
       throw err;
     }
-    // A failed batch stays in flight and comes back after the visibility timeout.
-    if (result.status !== 'succeeded') return;
-    const failed = trigger.reportBatchItemFailures ? failedItems(result.payload, batch) : new Set<string>();
-    if (failed === 'all') return;
+    const failed = result.status !== 'succeeded' ? 'all' : trigger.reportBatchItemFailures ? failedItems(result.payload, batch) : new Set<string>();
     for (const delivery of batch) {
-      if (!failed.has(delivery.message.id)) this.queues.delete(trigger.queue, delivery.receiptHandle);
+      if (failed === 'all' || failed.has(delivery.message.id)) retryLater(this.queues, trigger.queue, delivery);
+      else this.queues.delete(trigger.queue, delivery.receiptHandle);
     }
   }
 }

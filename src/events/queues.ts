@@ -539,11 +539,15 @@ export class QueueService {
     message.leased = options.lease ?? false;
     message.visibleAt = now + (options.visibilityTimeoutSeconds ?? spec.visibilityTimeoutSeconds) * 1000;
     message.version++;
-    this.schedule(message);
-    // A receive by a consumer inside Berth is not journaled: the consumer either deletes the message or
-    // journals a visibility change, and if Berth stops first the message must be redelivered at once
-    // anyway, which is what its stored, un-received state says. That saves a write per message.
-    if (!message.leased) this.journalUpdate(message);
+    // A consumer inside Berth always ends its lease (delete or visibility change; the function
+    // timeout bounds the run), and may hold it while its invocation waits for admission: no timer,
+    // so waiting for capacity never makes the message visible to a second consumer. Nor is the
+    // receive journaled: if Berth stops first the message must be redelivered at once anyway,
+    // which is what its stored, un-received state says.
+    if (!message.leased) {
+      this.schedule(message);
+      this.journalUpdate(message);
+    }
     return true;
   }
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { BaseLogger } from 'pino';
 import type { Dispatcher } from '../dispatch/index.js';
+import type { LiveLimits } from '../dispatch/live-limits.js';
 import type { Events } from '../events/index.js';
 import { BerthError, isBerthError } from '../errors.js';
 import { isEventError } from '../events/index.js';
@@ -13,10 +14,11 @@ import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import type { InvocationResult } from '../types.js';
 import { fromApiGatewayV2Result, toApiGatewayV2Event } from './apigw-v2.js';
-import { sendLambdaError } from './aws-errors.js';
+import { RETRY_AFTER_SECONDS, sendLambdaError } from './aws-errors.js';
 import { registerBerthApi } from './berth-api.js';
 import { registerRawBodyParser } from './body.js';
 import { registerInvokeApi } from './invoke-api.js';
+import { registerLimitsApi } from './limits-api.js';
 import { RouteTable } from './routes.js';
 import { registerSqsApi } from './sqs/index.js';
 import { optionalKey, tenantFrom } from './tenant.js';
@@ -28,6 +30,7 @@ export interface GatewayOptions {
   runtime: Runtime;
   dispatcher: Dispatcher;
   events: Events;
+  limits: LiveLimits;
   store: Store;
   logger: BaseLogger;
   /** Limit for bodies of user routes and webhooks. */
@@ -65,6 +68,11 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
       if (isInvokeApi) return sendLambdaError(reply, 'RequestTooLargeException', `Request must be smaller than ${limit} bytes for the InvokeFunction operation (events.maxPayload in berth.yml)`);
       return reply.code(413).send({ code: tooLarge.code, message: tooLarge.message });
     }
+    if (isBerthError(err, 'BERTH_ERR_THROTTLED')) {
+      // API Gateway's throttling answer, with what limit was hit.
+      reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+      return reply.code(429).send({ message: 'Too Many Requests', code: err.code, reason: err.detail.reason, detail: err.message });
+    }
     if (isBerthError(err) || isEventError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ code: err.code ?? 'BERTH_ERR_BAD_REQUEST', message: err.message });
     options.logger.error({ err, reqId: request.id }, 'unhandled gateway error');
@@ -74,6 +82,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   const apiBodyLimit = options.maxPayloadBytes;
   registerInvokeApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, events: options.events, bodyLimit: apiBodyLimit });
   registerSqsApi(app, { queues: options.events.queues, maxPayloadBytes: options.maxPayloadBytes, logger: options.logger });
+  registerLimitsApi(app, options.runtime, options.limits);
   registerBerthApi(app, { runtime: options.runtime, store: options.store, events: options.events, bodyLimit: apiBodyLimit });
 
   app.all('/*', async (request, reply) => {

@@ -106,6 +106,9 @@ export interface Store {
   /** The value stored under an idempotency key, unless it has expired. */
   getKey(scope: string, key: string, now: number): Promise<string | undefined>;
   deleteExpiredKeys(now: number): Promise<void>;
+  /** The live changes to concurrency limits (a JSON document), if any were made. */
+  loadLimitOverrides(): Promise<string | undefined>;
+  saveLimitOverrides(value: string): Promise<void>;
   /** Last handled tick per schedule id, with the expression it was for. */
   loadTicks(): Promise<{ id: string; expression: string; tick: number }[]>;
   close(): Promise<void>;

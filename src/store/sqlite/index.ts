@@ -199,6 +199,16 @@ class SqliteStore implements Store {
     this.db.prepare('DELETE FROM idempotency_keys WHERE expires_at <= ?').run(now);
   }
 
+  async loadLimitOverrides(): Promise<string | undefined> {
+    return (this.db.prepare('SELECT value FROM limit_overrides WHERE id = 1').get() as { value: string } | undefined)?.value;
+  }
+
+  async saveLimitOverrides(value: string): Promise<void> {
+    this.db
+      .prepare('INSERT INTO limit_overrides (id, value, updated_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at')
+      .run(value, Date.now());
+  }
+
   async loadTicks(): Promise<{ id: string; expression: string; tick: number }[]> {
     return this.db.prepare('SELECT id, expression, last_tick AS tick FROM schedule_ticks').all() as { id: string; expression: string; tick: number }[];
   }
