@@ -49,7 +49,7 @@ export interface AdmissionStats {
   running: number;
   waitingSync: number;
   waitingAsync: number;
-  functions: Record<string, { running: number; throttles: number }>;
+  functions: Record<string, { running: number; waiting: number; throttles: number }>;
   groups: Record<string, { running: number }>;
   tenants: Record<string, { running: number }>;
 }
@@ -91,7 +91,7 @@ export class Admission {
     return new Promise<Permit>((resolve, reject) => {
       const waiter: Waiter = { request, resolve, reject, reason: 'ConcurrentInvocationLimitExceeded' };
       if (request.priority === 'sync') {
-        waiter.timer = setTimeout(() => this.throttle(waiter), this.limits.syncWaitMs);
+        waiter.timer = setTimeout(() => this.throttle(waiter), this.limits.syncWaitMs).unref();
         this.syncWaiters.push(waiter);
       } else {
         const list = this.asyncWaiters.get(request.functionName) ?? [];
@@ -105,9 +105,12 @@ export class Admission {
   stats(): AdmissionStats {
     let waitingAsync = 0;
     for (const list of this.asyncWaiters.values()) waitingAsync += list.length;
+    const waiting = new Map<string, number>();
+    for (const waiter of this.syncWaiters) waiting.set(waiter.request.functionName, (waiting.get(waiter.request.functionName) ?? 0) + 1);
+    for (const [name, list] of this.asyncWaiters) waiting.set(name, (waiting.get(name) ?? 0) + list.length);
     const functions: AdmissionStats['functions'] = {};
-    for (const name of new Set([...this.byFunction.keys(), ...this.throttles.keys(), ...this.limits.functions.keys()])) {
-      functions[name] = { running: this.byFunction.get(name) ?? 0, throttles: this.throttles.get(name) ?? 0 };
+    for (const name of new Set([...this.byFunction.keys(), ...this.throttles.keys(), ...this.limits.functions.keys(), ...waiting.keys()])) {
+      functions[name] = { running: this.byFunction.get(name) ?? 0, waiting: waiting.get(name) ?? 0, throttles: this.throttles.get(name) ?? 0 };
     }
     const groups: AdmissionStats['groups'] = {};
     for (const name of this.limits.groups.keys()) groups[name] = { running: this.byGroup.get(name) ?? 0 };
@@ -116,10 +119,16 @@ export class Admission {
     return { running: this.running, waitingSync: this.syncWaiters.length, waitingAsync, functions, groups, tenants };
   }
 
+  /** Group membership, and each group's running count recomputed from it (membership can change live). */
   private index(): void {
     this.groupsOf = new Map();
+    this.byGroup.clear();
     for (const [name, group] of this.limits.groups) {
-      for (const fn of group.functions) this.groupsOf.set(fn, [...(this.groupsOf.get(fn) ?? []), name]);
+      for (const fn of group.functions) {
+        this.groupsOf.set(fn, [...(this.groupsOf.get(fn) ?? []), name]);
+        const running = this.byFunction.get(fn) ?? 0;
+        if (running > 0) this.byGroup.set(name, (this.byGroup.get(name) ?? 0) + running);
+      }
     }
   }
 
@@ -157,10 +166,13 @@ export class Admission {
       else if (this.sharedInUse < this.sharedCapacity()) pool = { kind: 'shared' };
       else return 'ConcurrentInvocationLimitExceeded';
     }
-    return this.grant(functionName, tenantKey, groups, pool);
+    // The pools add up to the account only while the reservations stay put: invocations still
+    // holding a reservation that was removed (or shared capacity a new one took) count here.
+    if (this.running >= this.limits.accountConcurrency) return 'ConcurrentInvocationLimitExceeded';
+    return this.grant(functionName, tenantKey, pool);
   }
 
-  private grant(functionName: string, tenantKey: string | undefined, groups: string[], pool: Pool): Permit {
+  private grant(functionName: string, tenantKey: string | undefined, pool: Pool): Permit {
     const add = (map: Map<string, number>, key: string, delta: number) => {
       const next = (map.get(key) ?? 0) + delta;
       if (next === 0) map.delete(key);
@@ -170,7 +182,8 @@ export class Admission {
       this.running += delta;
       add(this.byFunction, functionName, delta);
       if (tenantKey !== undefined) add(this.byTenant, tenantKey, delta);
-      for (const name of groups) add(this.byGroup, name, delta);
+      // The groups it is in now, which may differ from when it was admitted.
+      for (const name of this.groupsOf.get(functionName) ?? []) add(this.byGroup, name, delta);
       if (pool.kind === 'shared') this.sharedInUse += delta;
       else if (pool.kind === 'group') add(this.groupReservedInUse, pool.name, delta);
     };
