@@ -134,15 +134,18 @@ describe('against a running instance found through the registry', () => {
     const result = await cli(['ls']);
     assert.equal(result.code, 0, result.stderr);
     assert.ok(result.stdout.includes(`running at ${berth.url}`), result.stdout);
-    assert.match(result.stdout, /FUNCTION\s+ISOLATION\s+BUSY\s+IDLE\s+READY\s+STARTING\s+ROUTES/);
-    const hello = /^hello\s+tenant\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+POST \/hello$/m.exec(result.stdout);
-    const other = /^other\s+warm\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+GET \/other\/\{id\}$/m.exec(result.stdout);
+    assert.match(result.stdout, /FUNCTION\s+ISOLATION\s+BUSY\s+IDLE\s+READY\s+STARTING\s+RUNNING\s+QUEUED\s+THROTTLES\s+COLD\s+WARM\s+ROUTES/);
+    const hello = /^hello\s+tenant\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+POST \/hello$/m.exec(result.stdout);
+    const other = /^other\s+warm\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+GET \/other\/\{id\}$/m.exec(result.stdout);
     assert.ok(hello, `a row for hello:\n${result.stdout}`);
     assert.ok(other, `a row for other:\n${result.stdout}`);
     // Both have run, so each has at least one live environment (idle, ready or starting).
     const live = (row: RegExpExecArray) => row.slice(1, 5).reduce((sum, n) => sum + Number(n), 0);
     assert.ok(live(hello) >= 1, result.stdout);
     assert.ok(live(other) >= 1, result.stdout);
+    // Each has run at least once: a cold or a warm start.
+    const starts = (row: RegExpExecArray) => Number(row[5]) + Number(row[6]);
+    assert.ok(starts(hello) >= 1 && starts(other) >= 1, result.stdout);
   });
 });
 

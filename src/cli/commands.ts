@@ -265,6 +265,7 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
     isolation: string;
     routes: string[];
     environments?: { ready: number; idle: number; busy: number; starting: number };
+    invocations?: { running: number; waiting: number; queued: number; throttles: number; cold: number; warm: number };
   }
   let rows: Row[];
   let where: string;
@@ -279,11 +280,12 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
   }
   say(`Berth ${where}`);
   const table = [
-    ['FUNCTION', 'ISOLATION', 'BUSY', 'IDLE', 'READY', 'STARTING', 'ROUTES'],
+    ['FUNCTION', 'ISOLATION', 'BUSY', 'IDLE', 'READY', 'STARTING', 'RUNNING', 'QUEUED', 'THROTTLES', 'COLD', 'WARM', 'ROUTES'],
     ...rows.map((row) => [
       row.name,
       row.isolation,
       ...(['busy', 'idle', 'ready', 'starting'] as const).map((k) => (row.environments ? String(row.environments[k]) : '-')),
+      ...(['running', 'queued', 'throttles', 'cold', 'warm'] as const).map((k) => (row.invocations ? String(row.invocations[k]) : '-')),
       row.routes.join(', ') || '-',
     ]),
   ];

@@ -26,6 +26,8 @@ const SYNC_TRIGGERS = new Set<Trigger>(['http', 'invoke-api', 'cli']);
 
 export class Dispatcher {
   readonly admission: Admission;
+  /** Per function: invocations that had to start an environment (cold) or found one (warm). */
+  private readonly starts = new Map<string, { cold: number; warm: number }>();
   private readonly recorder: Recorder;
   private accepting = true;
   private inFlight = 0;
@@ -67,6 +69,7 @@ export class Dispatcher {
       do {
         const env = await pool.acquire(tenantId);
         init = env.takeInit();
+        this.countStart(spec.name, init !== undefined);
         outcome = await env.invoke(message);
         pool.release(env, !outcome.lost, outcome.durationMs);
       } while (outcome.notStarted);
@@ -121,6 +124,17 @@ export class Dispatcher {
       permit?.release();
       this.inFlight--;
     }
+  }
+
+  startsOf(functionName: string): { cold: number; warm: number } {
+    return this.starts.get(functionName) ?? { cold: 0, warm: 0 };
+  }
+
+  private countStart(functionName: string, cold: boolean): void {
+    const counts = this.starts.get(functionName) ?? { cold: 0, warm: 0 };
+    if (cold) counts.cold++;
+    else counts.warm++;
+    this.starts.set(functionName, counts);
   }
 
   /** Stops accepting invocations, waits for running ones and writes every record. */

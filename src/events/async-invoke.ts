@@ -101,6 +101,13 @@ export class AsyncInvoker {
     return { id: result.messageId, duplicate: result.duplicate };
   }
 
+  /** Async events of a function not yet finished: waiting, retrying or running. */
+  backlog(functionName: string): number {
+    if (!this.specs.has(functionName)) return 0;
+    const { visible, inflight, delayed } = this.options.queues.depth(asyncQueueName(functionName));
+    return visible + inflight + delayed;
+  }
+
   /** Where an async event that has not finished is: waiting (first run or a retry's backoff) or running. */
   pending(id: string): { functionName: string; status: 'queued' | 'running'; attempts: number } | undefined {
     for (const functionName of this.specs.keys()) {

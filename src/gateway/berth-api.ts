@@ -8,22 +8,26 @@ import type { FastifyInstance } from 'fastify';
 import { BerthError } from '../errors.js';
 import type { Events } from '../events/index.js';
 import type { MessageAttributes, MessageAttributeValue } from '../events/md5.js';
+import type { Dispatcher } from '../dispatch/index.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import { optionalKey } from './tenant.js';
 
 export interface BerthApiOptions {
   runtime: Runtime;
+  dispatcher: Dispatcher;
   store: Store;
   events: Events;
   bodyLimit: number;
 }
 
-export function registerBerthApi(app: FastifyInstance, { runtime, store, events, bodyLimit }: BerthApiOptions): void {
+export function registerBerthApi(app: FastifyInstance, { runtime, dispatcher, store, events, bodyLimit }: BerthApiOptions): void {
   app.get('/_berth/health', async () => ({ status: 'ok', pid: process.pid }));
 
-  app.get('/_berth/functions', async () => ({
-    functions: runtime.functions().map((spec) => {
+  app.get('/_berth/functions', async () => {
+    const usage = dispatcher.admission.stats().functions;
+    const limits = dispatcher.admission.current.functions;
+    const functions = runtime.functions().map((spec) => {
       const pool = runtime.pool(spec.name)!;
       return {
         name: spec.name,
@@ -34,9 +38,18 @@ export function registerBerthApi(app: FastifyInstance, { runtime, store, events,
         routes: spec.routes.map((r) => `${r.method} ${r.path}`),
         environments: pool.stats(),
         pids: pool.pids(),
+        invocations: {
+          running: usage[spec.name]?.running ?? 0,
+          waiting: usage[spec.name]?.waiting ?? 0,
+          queued: events.asyncInvoker.backlog(spec.name),
+          throttles: usage[spec.name]?.throttles ?? 0,
+          ...dispatcher.startsOf(spec.name),
+        },
+        limits: limits.get(spec.name) ?? {},
       };
-    }),
-  }));
+    });
+    return { functions };
+  });
 
   app.get<{ Params: { name: string }; Querystring: { limit?: string; after?: string } }>(
     '/_berth/functions/:name/logs',

@@ -83,7 +83,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   registerInvokeApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, events: options.events, bodyLimit: apiBodyLimit });
   registerSqsApi(app, { queues: options.events.queues, maxPayloadBytes: options.maxPayloadBytes, logger: options.logger });
   registerLimitsApi(app, options.runtime, options.limits);
-  registerBerthApi(app, { runtime: options.runtime, store: options.store, events: options.events, bodyLimit: apiBodyLimit });
+  registerBerthApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, store: options.store, events: options.events, bodyLimit: apiBodyLimit });
 
   app.all('/*', async (request, reply) => {
     const path = request.url.split('?', 1)[0]!;
