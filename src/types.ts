@@ -36,6 +36,8 @@ export interface FunctionSpec {
   description: string;
   /** Initialised environments kept ready (not yet bound to a tenant). */
   prewarm: number;
+  /** Environments kept initialised at all times, busy or not: never reaped below this. */
+  provisionedConcurrency: number;
   idleTimeoutSeconds: number;
   routes: HttpRoute[];
   async: AsyncSpec;

@@ -196,6 +196,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       environment: stringifyValues({ ...raw.defaults?.environment, ...fn.environment }),
       description: fn.description ?? '',
       prewarm: fn.prewarm ?? (isolation === 'fresh' ? 2 : 1),
+      provisionedConcurrency: fn.provisionedConcurrency ?? 0,
       idleTimeoutSeconds: fn.idleTimeout ?? raw.defaults?.idleTimeout ?? defaults.idleTimeoutSeconds,
       routes,
       async: {
@@ -484,7 +485,7 @@ function suggestKeys(at: (string | number)[]): string {
     at.length === 0
       ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'store', 'account', 'groups', 'queues', 'topics', 'functions']
       : at[0] === 'functions' && at.length === 2
-        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async', 'maxConcurrency', 'reservedConcurrency', 'tenantConcurrency']
+        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async', 'maxConcurrency', 'reservedConcurrency', 'tenantConcurrency', 'provisionedConcurrency']
         : undefined;
   return keys ? `; expected one of ${keys.join(', ')}` : '';
 }

@@ -137,6 +137,7 @@ const fn = z.strictObject({
   maxConcurrency: concurrency.optional(),
   reservedConcurrency: concurrency.optional(),
   tenantConcurrency: concurrency.optional(),
+  provisionedConcurrency: z.number().int().min(0).max(256, { error: 'expected 0 to 256 provisioned environments' }).optional(),
 });
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)], {

@@ -160,8 +160,10 @@ export class FunctionPool implements BudgetMember {
   /** Kills environments idle past the function's idle timeout, and ready ones beyond demand. */
   reap(now: number): void {
     const idleLimit = this.spec.idleTimeoutSeconds * 1000;
+    // Provisioned environments are never reaped: stop once only that many would be left.
+    let spare = this.liveEnvironments() - this.spec.provisionedConcurrency;
     for (const [key, list] of this.idle) {
-      const keep = list.filter((env) => now - env.lastUsed < idleLimit);
+      const keep = list.filter((env) => now - env.lastUsed < idleLimit || spare-- <= 0);
       for (const env of list) if (!keep.includes(env)) env.kill();
       if (keep.length === 0) this.idle.delete(key);
       else this.idle.set(key, keep);
@@ -315,10 +317,21 @@ export class FunctionPool implements BudgetMember {
     }, REFILL_DELAY_MS);
   }
 
-  /** Ready environments to keep: the configured minimum, or recent claims per second if demand is higher. */
+  /**
+   * Ready environments to keep: the configured minimum, or recent claims per second if demand
+   * is higher, or as many as provisioned concurrency needs beside the busy and idle ones.
+   */
   private readyTarget(): number {
     this.countClaim(0);
-    return Math.min(MAX_READY, Math.max(this.spec.prewarm, this.claims.previous, this.claims.current));
+    const provisioned = this.spec.provisionedConcurrency - (this.liveEnvironments() - this.ready.length);
+    return Math.max(provisioned, Math.min(MAX_READY, Math.max(this.spec.prewarm, this.claims.previous, this.claims.current)));
+  }
+
+  /** Started environments: ready, idle and busy. */
+  private liveEnvironments(): number {
+    let idle = 0;
+    for (const list of this.idle.values()) idle += list.length;
+    return this.ready.length + idle + this.busy.size;
   }
 
   private countClaim(n = 1): void {
