@@ -124,6 +124,12 @@ export interface QueueSpec {
   maxReceiveCount?: number;
   deadLetterQueue?: string;
   contentBasedDeduplication: boolean;
+  /**
+   * Internal queues: messages are taken round-robin across message groups (tenants), so one
+   * group's backlog does not delay another's first message. Unlike FIFO, a group may have
+   * many messages in flight.
+   */
+  fairByGroup?: boolean;
 }
 
 export type SubscriptionSpec = (

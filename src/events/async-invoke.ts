@@ -60,6 +60,8 @@ export class AsyncInvoker {
         // Age is enforced by maxEventAge; retention only bounds what a removed function leaves behind.
         retentionSeconds: Math.max(spec.async.maxEventAgeSeconds * 2, 14 * 86_400),
         contentBasedDeduplication: false,
+        // Events are grouped by tenant and taken in turn: one tenant's backlog never holds up another's.
+        fairByGroup: true,
       });
       const running = this.consumers.get(spec.name);
       if (!consume || (running && running.concurrency === spec.async.concurrency)) continue;
@@ -95,6 +97,7 @@ export class AsyncInvoker {
       id: invocationId(),
       body: JSON.stringify(event) ?? 'null',
       meta,
+      ...(options.tenantId !== undefined ? { groupId: options.tenantId } : {}),
       ...(options.idempotencyKey !== undefined ? { dedupId: options.idempotencyKey } : {}),
       ...(options.writes !== undefined ? { writes: options.writes } : {}),
     });

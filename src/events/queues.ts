@@ -494,7 +494,17 @@ export class QueueService {
     const taken: LiveMessage[] = [];
     const now = Date.now();
     const max = Math.max(1, options.max);
-    if (queue.spec.fifo) {
+    if (queue.spec.fairByGroup) {
+      // One message per group in turn; groups are never blocked by what they have in flight.
+      while (taken.length < max && queue.readyGroups.length > 0) {
+        const groupId = queue.readyGroups.shift()!;
+        const list = queue.groups.get(groupId);
+        const message = list?.shift();
+        if (list && list.length > 0) queue.readyGroups.push(groupId);
+        else queue.groups.delete(groupId);
+        if (message && this.claim(queue, message, now, options)) taken.push(message);
+      }
+    } else if (queue.spec.fifo) {
       while (taken.length < max && queue.readyGroups.length > 0) {
         const groupId = queue.readyGroups.shift()!;
         const list = queue.groups.get(groupId);
@@ -568,16 +578,17 @@ export class QueueService {
 
   private makeReady(queue: LiveQueue, message: LiveMessage): void {
     message.state = 'ready';
-    if (queue.spec.fifo && message.groupId !== null) {
-      const list = queue.groups.get(message.groupId);
+    const group = readyGroupOf(queue, message);
+    if (group !== undefined) {
+      const list = queue.groups.get(group);
       if (list) {
         // Keep send order inside the group, also for a message coming back from flight.
         let at = list.length;
         while (at > 0 && list[at - 1]!.seq > message.seq) at--;
         list.splice(at, 0, message);
       } else {
-        queue.groups.set(message.groupId, [message]);
-        if (!queue.inflightByGroup.get(message.groupId)) queue.readyGroups.push(message.groupId);
+        queue.groups.set(group, [message]);
+        if (!queue.inflightByGroup.get(group)) queue.readyGroups.push(group);
       }
     } else {
       queue.ready.push(message);
@@ -615,8 +626,8 @@ export class QueueService {
     if (message.state === 'gone') return;
     if (message.state === 'inflight') this.leaveFlight(queue, message);
     else if (message.state === 'delayed') queue.delayed--;
-    else if (message.state === 'ready' && message.groupId !== null && queue.spec.fifo) {
-      const list = queue.groups.get(message.groupId);
+    else if (message.state === 'ready' && readyGroupOf(queue, message) !== undefined) {
+      const list = queue.groups.get(readyGroupOf(queue, message)!);
       const at = list?.indexOf(message) ?? -1;
       if (at >= 0) list!.splice(at, 1);
     }
@@ -727,6 +738,12 @@ export class QueueService {
     }
     this.arm();
   }
+}
+
+/** The ready list a message waits in: its group in FIFO and fair queues (no group is a group of its own), none otherwise. */
+function readyGroupOf(queue: LiveQueue, message: LiveMessage): string | undefined {
+  if (queue.spec.fairByGroup) return message.groupId ?? '';
+  return queue.spec.fifo && message.groupId !== null ? message.groupId : undefined;
 }
 
 export function queueArn(name: string): string {
