@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ClientJob, ClientResult, FromClient } from './queue-client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 export const repoRoot = path.resolve(here, '../..');
@@ -159,4 +160,38 @@ export async function withServer<T>(args: string[], env: Record<string, string>,
   } finally {
     await stopServer(server.child);
   }
+}
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+
+/** A bench script (dist/bench/<script>) as a child with an IPC channel, given its job as JSON; the tail of its stderr is kept. */
+export function spawnIpc(script: string, job: unknown): { child: ChildProcess; stderr: () => string } {
+  const child = track(spawn(process.execPath, [path.join(benchDir, script), JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  return { child, stderr: () => stderr };
+}
+
+/** Runs one producer process; `onSent` is called the moment its last enqueue is acknowledged. */
+export function runClient(job: ClientJob, timeoutMs: number, onSent: (sent: number) => void): Promise<ClientResult> {
+  const { child, stderr } = spawnIpc('queue-client.js', job);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('message', (message: FromClient) => {
+      if (message.t === 'sent') onSent(message.sent);
+      else if (message.t === 'result') {
+        settled = true;
+        resolve(message.result);
+      } else {
+        settled = true;
+        reject(new Error(`producer: ${message.message}`));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (settled) return;
+      reject(new Error(signal === 'SIGKILL' ? `producer timed out after ${timeoutMs / 1000} s` : `producer exited (${code ?? signal}): ${lastError(stderr())}`));
+    });
+  });
 }

@@ -40,16 +40,15 @@
 //   BENCH_RATE jobs/s for the latency runs instead of half the measured throughput;
 //   BENCH_REDIS host:port, 127.0.0.1:6379; BENCH_AOF=0 skips the AOF rows;
 //   BENCH_ONLY=key,… runs only those rows: bull,event,bull-lat,event-lat,send,bulk,sqs1,sqs10,sqs-api,bull-aof,bulk-aof,bull-aof-lat)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
-import { lastError, repoRoot, startServer, stopServer, tempDir, track, treeCpuMs } from './children.js';
-import type { ClientJob, ClientResult, FromClient, Target } from './queue-client.js';
+import { lastError, repoRoot, runClient, spawnIpc, startServer, stopServer, tempDir, treeCpuMs } from './children.js';
+import type { ClientJob, ClientResult, Target } from './queue-client.js';
 import { clock, connectRedis, parseLags, type Lag, type RedisAddress, type RedisClient } from './queue-common.js';
 import type { FromWorker, ToWorker, WorkerJob } from './queue-worker.js';
 import { attempt, met, ms, positive, table, times } from './report.js';
@@ -77,41 +76,9 @@ const REDIS: RedisAddress = (() => {
 })();
 const CORES = os.availableParallelism();
 
-const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const handlerFile = path.join(repoRoot, 'bench/fixtures/queue-handler.mjs');
 
 // ---- child processes with an IPC channel: producers and the BullMQ worker --------------------
-
-function spawnIpc(script: string, job: unknown): { child: ReturnType<typeof spawn>; stderr: () => string } {
-  const child = track(spawn(process.execPath, [path.join(here, script), JSON.stringify(job)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] }));
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  return { child, stderr: () => stderr };
-}
-
-/** Runs one producer process; `onSent` is called the moment its last enqueue is acknowledged. */
-function runClient(job: ClientJob, timeoutMs: number, onSent: (sent: number) => void): Promise<ClientResult> {
-  const { child, stderr } = spawnIpc('queue-client.js', job);
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('message', (message: FromClient) => {
-      if (message.t === 'sent') onSent(message.sent);
-      else if (message.t === 'result') {
-        settled = true;
-        resolve(message.result);
-      } else {
-        settled = true;
-        reject(new Error(`producer: ${message.message}`));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (settled) return;
-      reject(new Error(signal === 'SIGKILL' ? `producer timed out after ${timeoutMs / 1000} s` : `producer exited (${code ?? signal}): ${lastError(stderr())}`));
-    });
-  });
-}
 
 interface WorkerProcess {
   pid: number;

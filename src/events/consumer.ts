@@ -4,6 +4,7 @@
  * deliveries to HTTP subscribers. Each worker waits on the queue (woken by a
  * send, no polling), so `concurrency` bounds how many batches run at once.
  */
+import { setMaxListeners } from 'node:events';
 import type { Delivery, QueueService } from './queues.js';
 
 export interface ConsumerOptions {
@@ -31,7 +32,10 @@ export class QueueConsumer {
     private readonly options: ConsumerOptions,
     private readonly handle: (batch: Delivery[]) => Promise<void>,
     private readonly onError: (err: unknown) => void,
-  ) {}
+  ) {
+    // Every worker's waiting receive listens on this one signal: as many listeners as workers, not a leak.
+    setMaxListeners(options.concurrency + 10, this.abort.signal);
+  }
 
   get concurrency(): number {
     return this.options.concurrency;
