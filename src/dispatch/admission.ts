@@ -66,6 +66,7 @@ export class Admission {
   /** Async waiters per function, served round-robin so one function's backlog does not starve another's. */
   private readonly asyncWaiters = new Map<string, Waiter[]>();
   private groupsOf = new Map<string, string[]>();
+  private sharedCapacity = 0;
 
   constructor(private limits: LimitSet) {
     this.index();
@@ -119,8 +120,16 @@ export class Admission {
     return { running: this.running, waitingSync: this.syncWaiters.length, waitingAsync, functions, groups, tenants };
   }
 
-  /** Group membership, and each group's running count recomputed from it (membership can change live). */
+  /**
+   * What follows from the limits alone, worked out when they change rather than per admission:
+   * group membership, each group's running count (membership can change live) and the
+   * capacity left to everyone without a reservation of their own.
+   */
   private index(): void {
+    let reserved = 0;
+    for (const fn of this.limits.functions.values()) reserved += fn.reservedConcurrency ?? 0;
+    for (const group of this.limits.groups.values()) reserved += group.reserved ?? 0;
+    this.sharedCapacity = this.limits.accountConcurrency - reserved;
     this.groupsOf = new Map();
     this.byGroup.clear();
     for (const [name, group] of this.limits.groups) {
@@ -130,14 +139,6 @@ export class Admission {
         if (running > 0) this.byGroup.set(name, (this.byGroup.get(name) ?? 0) + running);
       }
     }
-  }
-
-  /** Capacity left to everyone without a reservation of their own. */
-  private sharedCapacity(): number {
-    let reserved = 0;
-    for (const fn of this.limits.functions.values()) reserved += fn.reservedConcurrency ?? 0;
-    for (const group of this.limits.groups.values()) reserved += group.reserved ?? 0;
-    return this.limits.accountConcurrency - reserved;
   }
 
   private tryAdmit(request: AdmissionRequest): Permit | ThrottleReason {
@@ -163,7 +164,7 @@ export class Admission {
     } else {
       const withRoom = groups.find((name) => (this.groupReservedInUse.get(name) ?? 0) < (this.limits.groups.get(name)!.reserved ?? 0));
       if (withRoom !== undefined) pool = { kind: 'group', name: withRoom };
-      else if (this.sharedInUse < this.sharedCapacity()) pool = { kind: 'shared' };
+      else if (this.sharedInUse < this.sharedCapacity) pool = { kind: 'shared' };
       else return 'ConcurrentInvocationLimitExceeded';
     }
     // The pools add up to the account only while the reservations stay put: invocations still
@@ -173,35 +174,31 @@ export class Admission {
   }
 
   private grant(functionName: string, tenantKey: string | undefined, pool: Pool): Permit {
-    const add = (map: Map<string, number>, key: string, delta: number) => {
-      const next = (map.get(key) ?? 0) + delta;
-      if (next === 0) map.delete(key);
-      else map.set(key, next);
-    };
-    const change = (delta: number) => {
-      this.running += delta;
-      add(this.byFunction, functionName, delta);
-      if (tenantKey !== undefined) add(this.byTenant, tenantKey, delta);
-      // The groups it is in now, which may differ from when it was admitted.
-      for (const name of this.groupsOf.get(functionName) ?? []) add(this.byGroup, name, delta);
-      if (pool.kind === 'shared') this.sharedInUse += delta;
-      else if (pool.kind === 'group') add(this.groupReservedInUse, pool.name, delta);
-    };
-    change(1);
+    this.count(functionName, tenantKey, pool, 1);
     let released = false;
     return {
       release: () => {
         if (released) return;
         released = true;
-        change(-1);
+        this.count(functionName, tenantKey, pool, -1);
         this.pump();
       },
     };
   }
 
+  private count(functionName: string, tenantKey: string | undefined, pool: Pool, delta: number): void {
+    this.running += delta;
+    addTo(this.byFunction, functionName, delta);
+    if (tenantKey !== undefined) addTo(this.byTenant, tenantKey, delta);
+    // The groups it is in now, which may differ from when it was admitted.
+    for (const name of this.groupsOf.get(functionName) ?? []) addTo(this.byGroup, name, delta);
+    if (pool.kind === 'shared') this.sharedInUse += delta;
+    else if (pool.kind === 'group') addTo(this.groupReservedInUse, pool.name, delta);
+  }
+
   /** Admits whoever can run now: synchronous callers first, then async work, one function at a time in turn. */
   private pump(): void {
-    this.syncWaiters = this.syncWaiters.filter((waiter) => !this.admitWaiter(waiter));
+    if (this.syncWaiters.length > 0) this.syncWaiters = this.syncWaiters.filter((waiter) => !this.admitWaiter(waiter));
     let progressed = true;
     while (progressed && this.asyncWaiters.size > 0) {
       progressed = false;
@@ -235,4 +232,11 @@ export class Admission {
     this.throttles.set(name, (this.throttles.get(name) ?? 0) + 1);
     waiter.reject(new BerthError('BERTH_ERR_THROTTLED', { fn: name, reason: waiter.reason, waitMs: this.limits.syncWaitMs }));
   }
+}
+
+/** A count that disappears at zero, so maps hold only what is running. */
+function addTo(map: Map<string, number>, key: string, delta: number): void {
+  const next = (map.get(key) ?? 0) + delta;
+  if (next === 0) map.delete(key);
+  else map.set(key, next);
 }

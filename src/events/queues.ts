@@ -395,12 +395,13 @@ export class QueueService {
         else queue.waiters.push(waiter);
       });
     }
+    // Inline bodies need no await: only blob-stored ones are read.
     return Promise.all(
-      messages.map(async (message) => ({
-        message,
-        receiptHandle: receiptHandle(message),
-        body: message.body ?? (await this.options.blobs.get(message.blobKey!)).toString('utf8'),
-      })),
+      messages.map((message): Delivery | Promise<Delivery> =>
+        message.body !== null
+          ? { message, receiptHandle: receiptHandle(message), body: message.body }
+          : this.options.blobs.get(message.blobKey!).then((body) => ({ message, receiptHandle: receiptHandle(message), body: body.toString('utf8') })),
+      ),
     );
   }
 
