@@ -136,7 +136,7 @@ export interface QueueServiceOptions {
 export class QueueService {
   private readonly queues = new Map<string, LiveQueue>();
   private readonly timers = new TinyQueue<{ at: number; message: LiveMessage; version: number }>([], (a, b) => a.at - b.at);
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: () => void = () => {};
   private timerAt = Infinity;
   private seq = 0;
   /** Messages of queues not declared now (a function removed from berth.yml), kept in the store. */
@@ -435,7 +435,7 @@ export class QueueService {
   /** Stops the timers and releases every waiting receiver with nothing. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.cancelTimer();
     clearInterval(this.retentionSweep);
     for (const queue of this.queues.values()) for (const waiter of queue.waiters.splice(0)) this.finishWaiter(waiter, []);
   }
@@ -716,9 +716,18 @@ export class QueueService {
   private arm(): void {
     const next = this.timers.peek();
     if (!next || this.closed || next.at >= this.timerAt) return;
-    clearTimeout(this.timer);
+    this.cancelTimer();
     this.timerAt = next.at;
-    this.timer = setTimeout(() => this.fire(), Math.min(Math.max(0, next.at - Date.now()), MAX_TIMER_MS));
+    const delay = next.at - Date.now();
+    if (delay <= 0) {
+      // Already due (a visibility timeout of 0): setImmediate runs before the next request is
+      // read, where a 1 ms timer could lose the race to a fast client receiving again.
+      const immediate = setImmediate(() => this.fire());
+      this.cancelTimer = () => clearImmediate(immediate);
+    } else {
+      const timeout = setTimeout(() => this.fire(), Math.min(delay, MAX_TIMER_MS));
+      this.cancelTimer = () => clearTimeout(timeout);
+    }
   }
 
   private fire(): void {
