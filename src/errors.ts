@@ -25,7 +25,7 @@ const definitions = {
   BERTH_ERR_HANDLER_NOT_EXPORTED: {
     status: 400,
     message: (d) =>
-      `${d.where}: ${d.file} does not export "${d.exportName}" (its exports: ${d.exports}). Export a function named ${d.exportName} from that file, or point handler at the right export.`,
+      `${d.where}: ${d.file} does not export "${d.exportName}" (its exports: ${d.exports}). Export a function named ${d.exportName} from that file, or point ${d.key ?? 'handler'} at the right export.`,
   },
   BERTH_ERR_FUNCTION_NOT_FOUND: {
     status: 404,

@@ -1,6 +1,6 @@
 /**
  * Composes Berth from its parts, in the direction data flows:
- * config → store → bundles → runtime (pools) → dispatcher → events → gateway.
+ * config → store → bundles → runtime (pools) → dispatcher → events → scaling → gateway.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { Events } from './events/index.js';
 import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
 import { bundleFunctions, Runtime } from './runtime/index.js';
+import { Scaling } from './scaling/index.js';
 import { openSqliteStore, type Store } from './store/index.js';
 import type { ProjectSpec } from './types.js';
 
@@ -35,6 +36,8 @@ export interface Berth {
   /** Concurrency limits in force, changeable while running. */
   limits: LiveLimits;
   events: Events;
+  /** The autoscaler and long-running service instances; absent for a one-off in-process invoke. */
+  scaling: Scaling | undefined;
   /** Structured JSON access and error logs, in <data>/logs/gateway.log. */
   logger: Logger;
   /** Re-reads berth.yml, re-bundles and swaps in new environments; running invocations finish on the old ones. */
@@ -74,11 +77,20 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }),
   );
   const dispatcher = new Dispatcher(runtime, store, project.limits, (err) => logger.error({ err }, 'store write failed'));
-  const limits = await LiveLimits.open(store, dispatcher.admission, project, (message) => {
-    logger.warn(message);
-    progress(`warning: ${message}`);
-  });
-  const events = await Events.open({ project, dataDir, store, dispatcher, logger, background: options.background ?? true });
+  const limits = await LiveLimits.open(
+    store,
+    dispatcher.admission,
+    project,
+    (message) => {
+      logger.warn(message);
+      progress(`warning: ${message}`);
+    },
+    (limits) => runtime.applyProvisioned(limits),
+  );
+  const background = options.background ?? true;
+  const events = await Events.open({ project, dataDir, store, dispatcher, logger, background });
+  const scaling = background ? new Scaling({ runtime, dispatcher, events, store, logger }) : undefined;
+  scaling?.deploy([...project.functions.values()]);
 
   return {
     get project() {
@@ -90,6 +102,7 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     dispatcher,
     limits,
     events,
+    scaling,
     logger,
     async reload() {
       const next = loadProject(project.dir);
@@ -97,11 +110,13 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
       runtime.deploy(next, bundles);
       limits.deploy(next);
       events.deploy(next);
+      scaling?.deploy([...next.functions.values()]);
       project = next;
       return next;
     },
     async close() {
-      // Consumers first: the events they are running finish and are acknowledged.
+      // Services and consumers first: the events they are running finish and are acknowledged.
+      await scaling?.stop();
       await events.stop();
       await dispatcher.drain();
       await runtime.close();
@@ -135,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     dispatcher: berth.dispatcher,
     events: berth.events,
     limits: berth.limits,
+    scaling: berth.scaling,
     store: berth.store,
     logger: berth.logger,
     bodyLimitBytes: berth.project.gateway.bodyLimitBytes,

@@ -28,7 +28,17 @@ export interface FunctionSpec {
   handler: string;
   /** Absolute path of the source file the handler lives in. */
   file: string;
+  /** The handler's export; empty for a service that only has a start(). */
   exportName: string;
+  /** A service's long-running start() export, run once per instance. */
+  startExport?: string;
+  /** function: environments on demand, down to zero when idle; service: always-on instances. */
+  mode: 'function' | 'service';
+  /** For a service: instances kept running at all times, and the most it scales to. */
+  minInstances: number;
+  maxInstances: number;
+  /** Environments per second the autoscaler may add for a backlog. */
+  scaleUpRate: number;
   timeoutSeconds: number;
   memoryMb: number;
   isolation: Isolation;
@@ -53,6 +63,8 @@ export interface FunctionLimits {
   reservedConcurrency?: number;
   /** Invocations of one tenant running at once. */
   tenantConcurrency?: number;
+  /** Environments kept initialised (a pool setting, not an admission limit; changeable live). */
+  provisionedConcurrency?: number;
 }
 
 export interface GroupLimits {
@@ -173,7 +185,7 @@ export interface InvocationRequest {
   attempt?: number;
 }
 
-export type Trigger = 'http' | 'invoke-api' | 'cli' | 'async' | 'queue' | 'topic' | 'schedule' | 'webhook';
+export type Trigger = 'http' | 'invoke-api' | 'cli' | 'async' | 'queue' | 'topic' | 'schedule' | 'webhook' | 'service';
 
 export interface FunctionError {
   errorType: string;

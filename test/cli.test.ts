@@ -134,9 +134,9 @@ describe('against a running instance found through the registry', () => {
     const result = await cli(['ls']);
     assert.equal(result.code, 0, result.stderr);
     assert.ok(result.stdout.includes(`running at ${berth.url}`), result.stdout);
-    assert.match(result.stdout, /FUNCTION\s+ISOLATION\s+BUSY\s+IDLE\s+READY\s+STARTING\s+RUNNING\s+QUEUED\s+THROTTLES\s+COLD\s+WARM\s+ROUTES/);
-    const hello = /^hello\s+tenant\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+POST \/hello$/m.exec(result.stdout);
-    const other = /^other\s+warm\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+GET \/other\/\{id\}$/m.exec(result.stdout);
+    assert.match(result.stdout, /FUNCTION\s+MODE\s+ISOLATION\s+DESIRED\s+BUSY\s+IDLE\s+READY\s+STARTING\s+RUNNING\s+QUEUED\s+THROTTLES\s+COLD\s+WARM\s+ROUTES/);
+    const hello = /^hello\s+function\s+tenant\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+POST \/hello$/m.exec(result.stdout);
+    const other = /^other\s+function\s+warm\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+GET \/other\/\{id\}$/m.exec(result.stdout);
     assert.ok(hello, `a row for hello:\n${result.stdout}`);
     assert.ok(other, `a row for other:\n${result.stdout}`);
     // Both have run, so each has at least one live environment (idle, ready or starting).

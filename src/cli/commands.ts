@@ -264,8 +264,10 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
     name: string;
     isolation: string;
     routes: string[];
+    mode?: string;
     environments?: { ready: number; idle: number; busy: number; starting: number };
     invocations?: { running: number; waiting: number; queued: number; throttles: number; cold: number; warm: number };
+    scaling?: { mode: string; desired: number };
   }
   let rows: Row[];
   let where: string;
@@ -275,15 +277,17 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
     where = `running at ${target.url}`;
   } else {
     const project = loadProject(target.dir);
-    rows = [...project.functions.values()].map((fn) => ({ name: fn.name, isolation: fn.isolation, routes: fn.routes.map((r) => `${r.method} ${r.path}`) }));
+    rows = [...project.functions.values()].map((fn) => ({ name: fn.name, isolation: fn.isolation, mode: fn.mode, routes: fn.routes.map((r) => `${r.method} ${r.path}`) }));
     where = `not running (${target.dir})`;
   }
   say(`Berth ${where}`);
   const table = [
-    ['FUNCTION', 'ISOLATION', 'BUSY', 'IDLE', 'READY', 'STARTING', 'RUNNING', 'QUEUED', 'THROTTLES', 'COLD', 'WARM', 'ROUTES'],
+    ['FUNCTION', 'MODE', 'ISOLATION', 'DESIRED', 'BUSY', 'IDLE', 'READY', 'STARTING', 'RUNNING', 'QUEUED', 'THROTTLES', 'COLD', 'WARM', 'ROUTES'],
     ...rows.map((row) => [
       row.name,
+      row.scaling?.mode ?? row.mode ?? '-',
       row.isolation,
+      row.scaling ? String(row.scaling.desired) : '-',
       ...(['busy', 'idle', 'ready', 'starting'] as const).map((k) => (row.environments ? String(row.environments[k]) : '-')),
       ...(['running', 'queued', 'throttles', 'cold', 'warm'] as const).map((k) => (row.invocations ? String(row.invocations[k]) : '-')),
       row.routes.join(', ') || '-',
@@ -312,13 +316,13 @@ export async function limits(flags: { assignments: string[]; url?: string; dir?:
   const view = (await (await request(`${target.url}/_berth/limits`)).json()) as LimitsView;
   const show = (value: number | null | undefined) => (value === undefined || value === null ? '-' : String(value));
   say(`account: concurrency ${show(view.account.concurrency)}, running ${view.usage.running}, waiting ${view.usage.waitingSync} sync + ${view.usage.waitingAsync} async; sync requests wait up to ${view.account.syncWaitMs} ms`);
-  const rows = [['SCOPE', 'MAX', 'RESERVED', 'PER TENANT', 'RUNNING', 'THROTTLES']];
+  const rows = [['SCOPE', 'MAX', 'RESERVED', 'PER TENANT', 'PROVISIONED', 'RUNNING', 'THROTTLES']];
   for (const [name, usage] of Object.entries(view.usage.functions)) {
     const fn = view.functions[name] ?? {};
-    rows.push([`function ${name}`, show(fn.maxConcurrency), show(fn.reservedConcurrency), show(fn.tenantConcurrency), String(usage.running), String(usage.throttles)]);
+    rows.push([`function ${name}`, show(fn.maxConcurrency), show(fn.reservedConcurrency), show(fn.tenantConcurrency), show(fn.provisionedConcurrency), String(usage.running), String(usage.throttles)]);
   }
   for (const [name, group] of Object.entries(view.groups)) {
-    rows.push([`group ${name}`, show(group.maxConcurrency), show(group.reserved), '-', String(view.usage.groups[name]?.running ?? 0), '-']);
+    rows.push([`group ${name}`, show(group.maxConcurrency), show(group.reserved), '-', '-', String(view.usage.groups[name]?.running ?? 0), '-']);
   }
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
   for (const row of rows) say(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd());
@@ -327,19 +331,28 @@ export async function limits(flags: { assignments: string[]; url?: string; dir?:
 
 interface LimitsView {
   account: { concurrency: number | null; syncWaitMs: number };
-  functions: Record<string, { maxConcurrency?: number; reservedConcurrency?: number; tenantConcurrency?: number }>;
+  functions: Record<string, { maxConcurrency?: number; reservedConcurrency?: number; tenantConcurrency?: number; provisionedConcurrency?: number }>;
   groups: Record<string, { maxConcurrency?: number; reserved?: number }>;
   usage: { running: number; waitingSync: number; waitingAsync: number; functions: Record<string, { running: number; throttles: number }>; groups: Record<string, { running: number }> };
 }
 
-const FUNCTION_LIMIT_KEYS: Record<string, string> = { max: 'maxConcurrency', maxConcurrency: 'maxConcurrency', reserved: 'reservedConcurrency', reservedConcurrency: 'reservedConcurrency', tenant: 'tenantConcurrency', tenantConcurrency: 'tenantConcurrency' };
+const FUNCTION_LIMIT_KEYS: Record<string, string> = {
+  max: 'maxConcurrency',
+  maxConcurrency: 'maxConcurrency',
+  reserved: 'reservedConcurrency',
+  reservedConcurrency: 'reservedConcurrency',
+  tenant: 'tenantConcurrency',
+  tenantConcurrency: 'tenantConcurrency',
+  provisioned: 'provisionedConcurrency',
+  provisionedConcurrency: 'provisionedConcurrency',
+};
 const GROUP_LIMIT_KEYS: Record<string, string> = { max: 'maxConcurrency', maxConcurrency: 'maxConcurrency', reserved: 'reserved' };
 
 /** `account.concurrency=50`, `api.reserved=3`, `group.etl.max=100`, `api.max=none` (removes it). */
 function limitPatch(assignments: string[]) {
   const patch: { account?: Record<string, number | null>; functions?: Record<string, Record<string, number | null>>; groups?: Record<string, Record<string, number | null>> } = {};
   for (const assignment of assignments) {
-    const bad = (problem: string) => new BerthError('BERTH_ERR_BAD_REQUEST', { field: assignment, problem: `${problem}. Use e.g. account.concurrency=50, <function>.reserved=3, <function>.max=10, <function>.tenant=2, group.<name>.max=100, account.syncWait=500 (ms); "none" removes a limit` });
+    const bad = (problem: string) => new BerthError('BERTH_ERR_BAD_REQUEST', { field: assignment, problem: `${problem}. Use e.g. account.concurrency=50, <function>.reserved=3, <function>.max=10, <function>.tenant=2, <function>.provisioned=2, group.<name>.max=100, account.syncWait=500 (ms); "none" removes a limit` });
     const at = assignment.indexOf('=');
     if (at <= 0) throw bad('is not key=value');
     const key = assignment.slice(0, at).split('.');

@@ -87,11 +87,10 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
 
   for (const [name, fn] of Object.entries(raw.functions)) {
     const at = ['functions', name];
-    const handler = resolveHandler(dir, fn.handler);
-    if (typeof handler === 'string') {
-      problems.push({ path: [...at, 'handler'], message: handler });
-      continue;
-    }
+    const entry = resolveEntry(dir, fn, at, problems);
+    if (!entry) continue;
+    const mode = fn.mode ?? 'function';
+    const service = serviceSettings(fn, mode, at, problems);
     const routes: HttpRoute[] = [];
     const queueTriggers: QueueTriggerSpec[] = [];
     const schedules: ScheduleSpec[] = [];
@@ -187,16 +186,23 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     const isolation = fn.isolation ?? raw.defaults?.isolation ?? defaults.isolation;
     functions.set(name, {
       name,
-      handler: fn.handler,
-      file: handler.file,
-      exportName: handler.exportName,
+      handler: fn.handler ?? fn.start!,
+      file: entry.file,
+      exportName: entry.exportName,
+      ...(entry.startExport !== undefined ? { startExport: entry.startExport } : {}),
+      mode,
+      minInstances: service.minInstances,
+      maxInstances: service.maxInstances,
+      scaleUpRate: fn.scaleUpRate ?? defaults.scaleUpRate,
       timeoutSeconds: fn.timeout ?? raw.defaults?.timeout ?? defaults.timeoutSeconds,
       memoryMb: fn.memory ?? raw.defaults?.memory ?? defaults.memoryMb,
       isolation,
       environment: stringifyValues({ ...raw.defaults?.environment, ...fn.environment }),
       description: fn.description ?? '',
-      prewarm: fn.prewarm ?? (isolation === 'fresh' ? 2 : 1),
-      provisionedConcurrency: fn.provisionedConcurrency ?? 0,
+      prewarm: fn.prewarm ?? (entry.startExport !== undefined ? 0 : isolation === 'fresh' ? 2 : 1),
+      // A service's minimum instances are environments kept started, as provisioned concurrency is;
+      // a start() service's instances have environments of their own, outside the pool.
+      provisionedConcurrency: mode === 'service' ? (entry.startExport !== undefined ? 0 : service.minInstances) : (fn.provisionedConcurrency ?? 0),
       idleTimeoutSeconds: fn.idleTimeout ?? raw.defaults?.idleTimeout ?? defaults.idleTimeoutSeconds,
       routes,
       async: {
@@ -291,6 +297,63 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
 }
 
 /** `src/lead.handler` → the source file that exists and the export name, or a problem. */
+/**
+ * The file a function's bundle is built from, and the exports it runs: its handler, and for a
+ * service its start(). Both must live in one file, since a function is one bundle.
+ */
+function resolveEntry(
+  dir: string,
+  fn: RawConfig['functions'][string],
+  at: (string | number)[],
+  problems: Problem[],
+): { file: string; exportName: string; startExport?: string } | undefined {
+  if (fn.handler === undefined && fn.start === undefined) {
+    problems.push({ path: [...at, 'handler'], message: 'expected "path/to/file.exportName", e.g. "src/lead.handler" (a service may name a start() instead)' });
+    return undefined;
+  }
+  const handler = fn.handler !== undefined ? resolveHandler(dir, fn.handler) : undefined;
+  if (typeof handler === 'string') {
+    problems.push({ path: [...at, 'handler'], message: handler });
+    return undefined;
+  }
+  if (fn.start === undefined) return handler;
+  const start = resolveHandler(dir, fn.start);
+  if (typeof start === 'string') {
+    problems.push({ path: [...at, 'start'], message: start });
+    return undefined;
+  }
+  if (handler && handler.file !== start.file) {
+    problems.push({ path: [...at, 'start'], message: `start must be exported by the handler's file (${path.relative(dir, handler.file)}); a function is one bundle` });
+    return undefined;
+  }
+  return { file: start.file, exportName: handler?.exportName ?? '', startExport: start.exportName };
+}
+
+/** Instance bounds of a service; for a function, the service-only keys are refused. */
+function serviceSettings(
+  fn: RawConfig['functions'][string],
+  mode: 'function' | 'service',
+  at: (string | number)[],
+  problems: Problem[],
+): { minInstances: number; maxInstances: number } {
+  if (mode === 'function') {
+    for (const key of ['minInstances', 'maxInstances', 'start'] as const) {
+      if (fn[key] !== undefined) problems.push({ path: [...at, key], message: `${key} applies to mode: service; add mode: service, or use provisionedConcurrency and maxConcurrency for a function` });
+    }
+    return { minInstances: 0, maxInstances: 0 };
+  }
+  for (const key of ['provisionedConcurrency', 'maxConcurrency'] as const) {
+    if (fn[key] !== undefined) problems.push({ path: [...at, key], message: `a service is sized by minInstances and maxInstances; remove ${key}` });
+  }
+  const minInstances = fn.minInstances ?? 1;
+  const maxInstances = fn.maxInstances ?? Math.max(minInstances, 1);
+  if (maxInstances < minInstances) {
+    problems.push({ path: [...at, 'maxInstances'], message: `maxInstances (${maxInstances}) is below minInstances (${minInstances}); raise it or lower minInstances` });
+  }
+  if (maxInstances === 0) problems.push({ path: [...at, 'maxInstances'], message: 'a service needs at least one instance; set maxInstances to 1 or more' });
+  return { minInstances, maxInstances };
+}
+
 function resolveHandler(dir: string, handler: string): { file: string; exportName: string } | string {
   const dot = handler.lastIndexOf('.');
   const slash = handler.lastIndexOf('/');
@@ -333,10 +396,13 @@ function parseRoute(value: string | { method: string; path: string }): HttpRoute
 function buildLimits(raw: RawConfig, problems: Problem[]): LimitSet {
   const functions = new Map<string, FunctionLimits>();
   for (const [name, fn] of Object.entries(raw.functions)) {
+    // A service never runs more than maxInstances invocations at once.
+    const cap = fn.mode === 'service' ? (fn.maxInstances ?? Math.max(fn.minInstances ?? 1, 1)) : fn.maxConcurrency;
     const own: FunctionLimits = {
-      ...(fn.maxConcurrency !== undefined ? { maxConcurrency: fn.maxConcurrency } : {}),
+      ...(cap !== undefined ? { maxConcurrency: cap } : {}),
       ...(fn.reservedConcurrency !== undefined ? { reservedConcurrency: fn.reservedConcurrency } : {}),
       ...(fn.tenantConcurrency !== undefined ? { tenantConcurrency: fn.tenantConcurrency } : {}),
+      ...(fn.provisionedConcurrency !== undefined && fn.mode !== 'service' ? { provisionedConcurrency: fn.provisionedConcurrency } : {}),
     };
     if (Object.keys(own).length > 0) functions.set(name, own);
   }
@@ -485,7 +551,7 @@ function suggestKeys(at: (string | number)[]): string {
     at.length === 0
       ? ['service', 'defaults', 'gateway', 'events', 'runtime', 'store', 'account', 'groups', 'queues', 'topics', 'functions']
       : at[0] === 'functions' && at.length === 2
-        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async', 'maxConcurrency', 'reservedConcurrency', 'tenantConcurrency', 'provisionedConcurrency']
+        ? ['handler', 'description', 'timeout', 'memory', 'isolation', 'environment', 'prewarm', 'idleTimeout', 'events', 'async', 'maxConcurrency', 'reservedConcurrency', 'tenantConcurrency', 'provisionedConcurrency', 'mode', 'minInstances', 'maxInstances', 'start', 'scaleUpRate']
         : undefined;
   return keys ? `; expected one of ${keys.join(', ')}` : '';
 }

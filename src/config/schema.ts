@@ -16,7 +16,9 @@ export const defaults = {
   idempotencyWindowSeconds: 24 * 3600,
   async: { retries: 2, maxEventAgeSeconds: 6 * 3600, concurrency: 10, retryDelaySeconds: 1, maxRetryDelaySeconds: 300 },
   queue: { visibilityTimeoutSeconds: 30, delaySeconds: 0, retentionSeconds: 4 * 24 * 3600 },
-  queueTrigger: { batchSize: 10, maxBatchingWindowSeconds: 0, maxConcurrency: 5 },
+  queueTrigger: { batchSize: 10, maxBatchingWindowSeconds: 0, maxConcurrency: 100 },
+  /** Environments per second the autoscaler may add to a function. */
+  scaleUpRate: 10,
   httpSubscriptionRetries: 3,
   syncWaitSeconds: 1,
 };
@@ -123,8 +125,15 @@ const concurrency = z
   .int({ error: 'expected a whole number of invocations' })
   .min(0, { error: 'expected 0 or more invocations' });
 
+const instances = z
+  .number({ error: 'expected a whole number of instances' })
+  .int({ error: 'expected a whole number of instances' })
+  .min(0, { error: 'expected 0 or more instances' })
+  .max(256, { error: 'expected at most 256 instances' });
+
 const fn = z.strictObject({
-  handler: z.string({ error: 'expected "path/to/file.exportName", e.g. "src/lead.handler"' }),
+  /** Optional only for a service that names a start() instead. */
+  handler: z.string({ error: 'expected "path/to/file.exportName", e.g. "src/lead.handler"' }).optional(),
   description: z.string().optional(),
   timeout: seconds.optional(),
   memory: memory.optional(),
@@ -138,6 +147,11 @@ const fn = z.strictObject({
   reservedConcurrency: concurrency.optional(),
   tenantConcurrency: concurrency.optional(),
   provisionedConcurrency: z.number().int().min(0).max(256, { error: 'expected 0 to 256 provisioned environments' }).optional(),
+  mode: z.enum(['function', 'service'], { error: 'expected function (on demand, scales to zero) or service (always-on instances)' }).optional(),
+  minInstances: instances.optional(),
+  maxInstances: instances.optional(),
+  start: z.string({ error: 'expected "path/to/file.exportName" of a start() function, e.g. "src/worker.start"' }).optional(),
+  scaleUpRate: z.number({ error: 'expected environments per second' }).positive({ error: 'expected more than 0 environments per second' }).optional(),
 });
 
 const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i)], {

@@ -1,6 +1,8 @@
 /** Checks a set of limits for what cannot be satisfied, for berth.yml and for live changes alike. */
 import type { LimitSet } from '../types.js';
 
+const MAX_PROVISIONED = 256;
+
 export function limitProblems(limits: LimitSet, functionNames: Set<string>): string[] {
   const problems: string[] = [];
   const whole = (value: number | undefined, what: string) => {
@@ -13,6 +15,11 @@ export function limitProblems(limits: LimitSet, functionNames: Set<string>): str
     whole(fn.maxConcurrency, `${name}.maxConcurrency`);
     whole(fn.reservedConcurrency, `${name}.reservedConcurrency`);
     whole(fn.tenantConcurrency, `${name}.tenantConcurrency`);
+    whole(fn.provisionedConcurrency, `${name}.provisionedConcurrency`);
+    if ((fn.provisionedConcurrency ?? 0) > MAX_PROVISIONED) problems.push(`${name}.provisionedConcurrency must be at most ${MAX_PROVISIONED}; got ${fn.provisionedConcurrency}`);
+    // Lambda's rule: warm environments beyond what may ever run would only cost memory.
+    const cap = Math.min(fn.reservedConcurrency ?? Infinity, fn.maxConcurrency ?? Infinity);
+    if ((fn.provisionedConcurrency ?? 0) > cap) problems.push(`${name} keeps ${fn.provisionedConcurrency} provisioned environments but may run only ${cap}; lower provisionedConcurrency or raise the limit`);
     reserved += fn.reservedConcurrency ?? 0;
   }
   for (const [name, group] of limits.groups) {
@@ -38,7 +45,7 @@ export function limitProblems(limits: LimitSet, functionNames: Set<string>): str
  */
 export interface LimitOverrides {
   account?: { concurrency?: number | null; syncWaitMs?: number };
-  functions?: Record<string, { maxConcurrency?: number | null; reservedConcurrency?: number | null; tenantConcurrency?: number | null }>;
+  functions?: Record<string, { maxConcurrency?: number | null; reservedConcurrency?: number | null; tenantConcurrency?: number | null; provisionedConcurrency?: number | null }>;
   groups?: Record<string, { maxConcurrency?: number | null; reserved?: number | null }>;
 }
 

@@ -16,11 +16,19 @@ export class LiveLimits {
     private project: ProjectSpec,
     private overrides: LimitOverrides,
     private readonly warn: (message: string) => void,
+    private readonly onApply: (limits: LimitSet) => void,
   ) {}
 
-  static async open(store: Store, admission: Admission, project: ProjectSpec, warn: (message: string) => void): Promise<LiveLimits> {
+  /** `onApply` hears every set of limits put in force, for what admission does not enforce (provisioned environments). */
+  static async open(
+    store: Store,
+    admission: Admission,
+    project: ProjectSpec,
+    warn: (message: string) => void,
+    onApply: (limits: LimitSet) => void,
+  ): Promise<LiveLimits> {
     const saved = await store.loadLimitOverrides();
-    const live = new LiveLimits(store, admission, project, saved ? (JSON.parse(saved) as LimitOverrides) : {}, warn);
+    const live = new LiveLimits(store, admission, project, saved ? (JSON.parse(saved) as LimitOverrides) : {}, warn, onApply);
     live.deploy(project);
     return live;
   }
@@ -32,10 +40,10 @@ export class LiveLimits {
     const problems = limitProblems(combined, new Set(project.functions.keys()));
     if (problems.length > 0) {
       this.warn(`live limit changes no longer fit berth.yml (${problems.join('; ')}); using berth.yml's limits until they are set again`);
-      this.admission.setLimits(project.limits);
+      this.apply(project.limits);
       return;
     }
-    this.admission.setLimits(combined);
+    this.apply(combined);
   }
 
   get limits(): LimitSet {
@@ -61,7 +69,12 @@ export class LiveLimits {
     if (problems.length > 0) throw new BerthError('BERTH_ERR_LIMITS_INVALID', { problem: problems.join('; ') });
     await this.store.saveLimitOverrides(JSON.stringify(overrides));
     this.overrides = overrides;
-    this.admission.setLimits(combined);
+    this.apply(combined);
     return combined;
+  }
+
+  private apply(limits: LimitSet): void {
+    this.admission.setLimits(limits);
+    this.onApply(limits);
   }
 }

@@ -21,8 +21,13 @@ export class Recorder {
 
   record(invocation: InvocationRecord, log: LogChunk): void {
     this.invocations.push(invocation);
-    this.logs.push(log);
-    if (this.invocations.length >= MAX_BATCH) void this.flush();
+    this.log(log);
+  }
+
+  /** Output that belongs to no invocation (a service instance's). */
+  log(chunk: LogChunk): void {
+    this.logs.push(chunk);
+    if (this.logs.length >= MAX_BATCH) void this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS).unref();

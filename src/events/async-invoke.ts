@@ -11,6 +11,7 @@ import { invocationId } from '../ids.js';
 import { functionArn } from '../runtime/index.js';
 import type { EventWrite } from '../store/index.js';
 import type { Destination, FunctionSpec, InvocationResult, Trigger } from '../types.js';
+import { initialWorkers } from '../scaling/autoscaler.js';
 import { QueueConsumer } from './consumer.js';
 import type { Delivery, EventMeta, QueueService } from './queues.js';
 
@@ -73,7 +74,7 @@ export class AsyncInvoker {
           { queue: name, concurrency: spec.async.concurrency, batchSize: 1, maxBatchingWindowMs: 0 },
           ([delivery]) => this.run(spec.name, delivery!),
           this.options.onError,
-        ).start(),
+        ).start(initialWorkers(spec)),
       );
     }
     for (const [name, consumer] of this.consumers) {
@@ -81,6 +82,11 @@ export class AsyncInvoker {
       void consumer.stop();
       this.consumers.delete(name);
     }
+  }
+
+  /** The workers running a function's async events, for the autoscaler. */
+  consumerOf(functionName: string): QueueConsumer | undefined {
+    return this.consumers.get(functionName);
   }
 
   /** Stores the event; resolves with its invocation id once it is durable. */

@@ -25,7 +25,11 @@ export function retryLater(queues: QueueService, queue: string, delivery: Delive
 
 export class QueueConsumer {
   private readonly abort = new AbortController();
-  private readonly workers: Promise<void>[] = [];
+  /** Each worker's own stop signal (aborted by stop() too), newest last: scaling in stops the newest. */
+  private readonly workers: { stop: AbortController; done: Promise<void> }[] = [];
+  /** Every worker still running, including those told to stop that are finishing a batch. */
+  private readonly finishing = new Set<Promise<void>>();
+  private handling = 0;
 
   constructor(
     private readonly queues: QueueService,
@@ -37,28 +41,75 @@ export class QueueConsumer {
     setMaxListeners(options.concurrency + 10, this.abort.signal);
   }
 
+  get queue(): string {
+    return this.options.queue;
+  }
+
+  get batchSize(): number {
+    return this.options.batchSize;
+  }
+
+  /** The most workers this consumer runs. */
   get concurrency(): number {
     return this.options.concurrency;
   }
 
-  start(): this {
-    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work());
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
+  /** Workers handling a batch right now. */
+  get busy(): number {
+    return this.handling;
+  }
+
+  /** Starts `workers` workers (all of them unless told); the autoscaler resizes later. */
+  start(workers = this.options.concurrency): this {
+    this.resize(workers);
     return this;
+  }
+
+  /**
+   * Runs `count` workers (at most `concurrency`). A worker told to stop while waiting stops at
+   * once; one handling a batch finishes it first, so scaling in never interrupts an invocation.
+   */
+  resize(count: number): void {
+    const target = Math.max(0, Math.min(count, this.options.concurrency));
+    while (!this.abort.signal.aborted && this.workers.length < target) {
+      const stop = new AbortController();
+      const worker = { stop, done: Promise.resolve() };
+      worker.done = this.work(AbortSignal.any([this.abort.signal, stop.signal])).finally(() => {
+        const index = this.workers.indexOf(worker);
+        if (index >= 0) this.workers.splice(index, 1);
+        this.finishing.delete(worker.done);
+      });
+      this.workers.push(worker);
+      this.finishing.add(worker.done);
+    }
+    while (this.workers.length > target) {
+      const worker = this.workers.pop()!;
+      worker.stop.abort();
+    }
   }
 
   /** Stops taking messages and waits for the batches being handled. */
   async stop(): Promise<void> {
     this.abort.abort();
-    await Promise.all(this.workers);
+    await Promise.all(this.finishing);
   }
 
-  private async work(): Promise<void> {
-    const { signal } = this.abort;
+  private async work(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       let batch: Delivery[] = [];
       try {
         batch = await this.receive(signal);
-        if (batch.length > 0) await this.handle(batch);
+        if (batch.length === 0) continue;
+        this.handling++;
+        try {
+          await this.handle(batch);
+        } finally {
+          this.handling--;
+        }
       } catch (err) {
         this.onError(err);
         // Leases end here when the handler could not: the batch comes back after the visibility timeout.

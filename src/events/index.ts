@@ -10,6 +10,7 @@ import type { Dispatcher } from '../dispatch/index.js';
 import type { Store } from '../store/index.js';
 import type { Destination, ProjectSpec } from '../types.js';
 import { AsyncInvoker } from './async-invoke.js';
+import type { QueueConsumer } from './consumer.js';
 import { FileBlobStore, type BlobStore } from './blobs.js';
 import { Idempotency } from './idempotency.js';
 import { Journal } from './journal.js';
@@ -100,6 +101,12 @@ export class Events {
     this.topics.deploy(project.topics);
     this.queueTriggers.deploy(functions);
     this.schedules.deploy(functions);
+  }
+
+  /** Every consumer running a function's queued work (async events, queue triggers), for the autoscaler. */
+  consumersOf(functionName: string): QueueConsumer[] {
+    const own = this.asyncInvoker.consumerOf(functionName);
+    return [...(own ? [own] : []), ...this.queueTriggers.consumersOf(functionName)];
   }
 
   deliver(destination: Destination, record: unknown): Promise<unknown> {

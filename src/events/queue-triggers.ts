@@ -8,6 +8,7 @@
 import type { Dispatcher } from '../dispatch/index.js';
 import { isBerthError } from '../errors.js';
 import type { FunctionSpec, QueueTriggerSpec } from '../types.js';
+import { initialWorkers } from '../scaling/autoscaler.js';
 import { QueueConsumer, retryLater } from './consumer.js';
 import type { Delivery, QueueService } from './queues.js';
 import { queueArn, sequenceNumber } from './queues.js';
@@ -36,7 +37,7 @@ export class QueueTriggers {
           (batch) => this.run(spec.name, trigger, batch),
           this.onError,
         );
-        this.consumers.set(key, { trigger, consumer: consumer.start() });
+        this.consumers.set(key, { trigger, consumer: consumer.start(initialWorkers(spec)) });
       }
     }
     for (const [key, { consumer }] of this.consumers) {
@@ -44,6 +45,12 @@ export class QueueTriggers {
       consumer.stop().catch(this.onError);
       this.consumers.delete(key);
     }
+  }
+
+  /** The workers of a function's queue triggers, for the autoscaler. */
+  consumersOf(functionName: string): QueueConsumer[] {
+    const prefix = `${functionName}\u0000`;
+    return [...this.consumers].filter(([key]) => key.startsWith(prefix)).map(([, { consumer }]) => consumer);
   }
 
   async stop(): Promise<void> {

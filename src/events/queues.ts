@@ -281,9 +281,9 @@ export class QueueService {
   }
 
   /** Counts for dashboards and autoscaling. */
-  depth(name: string): { visible: number; inflight: number; delayed: number } {
+  depth(name: string): { visible: number; inflight: number; delayed: number; oldestAgeMs: number } {
     const queue = this.get(name);
-    return { visible: queue.visible, inflight: queue.inflight, delayed: queue.delayed };
+    return { visible: queue.visible, inflight: queue.inflight, delayed: queue.delayed, oldestAgeMs: oldestWaitingAge(queue) };
   }
 
   /**
@@ -748,6 +748,17 @@ export class QueueService {
     }
     this.arm();
   }
+}
+
+/**
+ * How long the oldest message waiting to be received has been in the queue (0 when none waits).
+ * Lists are in send order, so only their heads are looked at; a message back from flight joins
+ * the end of a standard queue, which makes this a slight underestimate there.
+ */
+function oldestWaitingAge(queue: LiveQueue): number {
+  let oldest = queue.ready.peekFront()?.sentAt ?? Infinity;
+  for (const list of queue.groups.values()) oldest = Math.min(oldest, list[0]?.sentAt ?? Infinity);
+  return oldest === Infinity ? 0 : Math.max(0, Date.now() - oldest);
 }
 
 /** The ready list a message waits in: its group in FIFO and fair queues (no group is a group of its own), none otherwise. */

@@ -10,6 +10,7 @@ import type { Events } from '../events/index.js';
 import type { MessageAttributes, MessageAttributeValue } from '../events/md5.js';
 import type { Dispatcher } from '../dispatch/index.js';
 import type { Runtime } from '../runtime/index.js';
+import type { Scaling } from '../scaling/index.js';
 import type { Store } from '../store/index.js';
 import { optionalKey } from './tenant.js';
 
@@ -18,10 +19,11 @@ export interface BerthApiOptions {
   dispatcher: Dispatcher;
   store: Store;
   events: Events;
+  scaling: Scaling | undefined;
   bodyLimit: number;
 }
 
-export function registerBerthApi(app: FastifyInstance, { runtime, dispatcher, store, events, bodyLimit }: BerthApiOptions): void {
+export function registerBerthApi(app: FastifyInstance, { runtime, dispatcher, store, events, scaling, bodyLimit }: BerthApiOptions): void {
   app.get('/_berth/health', async () => ({ status: 'ok', pid: process.pid }));
 
   app.get('/_berth/functions', async () => {
@@ -46,6 +48,7 @@ export function registerBerthApi(app: FastifyInstance, { runtime, dispatcher, st
           ...dispatcher.startsOf(spec.name),
         },
         limits: limits.get(spec.name) ?? {},
+        ...(scaling ? { scaling: scaling.snapshot(spec) } : {}),
       };
     });
     return { functions };

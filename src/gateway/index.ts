@@ -11,6 +11,7 @@ import type { Events } from '../events/index.js';
 import { BerthError, isBerthError } from '../errors.js';
 import { isEventError } from '../events/index.js';
 import type { Runtime } from '../runtime/index.js';
+import type { Scaling } from '../scaling/index.js';
 import type { Store } from '../store/index.js';
 import type { InvocationResult } from '../types.js';
 import { fromApiGatewayV2Result, toApiGatewayV2Event } from './apigw-v2.js';
@@ -19,6 +20,7 @@ import { registerBerthApi } from './berth-api.js';
 import { registerRawBodyParser } from './body.js';
 import { registerInvokeApi } from './invoke-api.js';
 import { registerLimitsApi } from './limits-api.js';
+import { registerMetrics } from './metrics.js';
 import { RouteTable } from './routes.js';
 import { registerSqsApi } from './sqs/index.js';
 import { optionalKey, tenantFrom } from './tenant.js';
@@ -31,6 +33,7 @@ export interface GatewayOptions {
   dispatcher: Dispatcher;
   events: Events;
   limits: LiveLimits;
+  scaling: Scaling | undefined;
   store: Store;
   logger: BaseLogger;
   /** Limit for bodies of user routes and webhooks. */
@@ -83,7 +86,8 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   registerInvokeApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, events: options.events, bodyLimit: apiBodyLimit });
   registerSqsApi(app, { queues: options.events.queues, maxPayloadBytes: options.maxPayloadBytes, logger: options.logger });
   registerLimitsApi(app, options.runtime, options.limits);
-  registerBerthApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, store: options.store, events: options.events, bodyLimit: apiBodyLimit });
+  registerBerthApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, store: options.store, events: options.events, scaling: options.scaling, bodyLimit: apiBodyLimit });
+  registerMetrics(app, options.runtime, options.dispatcher, options.scaling);
 
   app.all('/*', async (request, reply) => {
     const path = request.url.split('?', 1)[0]!;

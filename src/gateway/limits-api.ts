@@ -16,7 +16,7 @@ const count = z.number().int().min(0).nullable();
 const patchSchema = z.strictObject({
   account: z.strictObject({ concurrency: count.optional(), syncWaitMs: z.number().int().min(0).max(60_000).optional() }).optional(),
   functions: z
-    .record(z.string(), z.strictObject({ maxConcurrency: count.optional(), reservedConcurrency: count.optional(), tenantConcurrency: count.optional() }))
+    .record(z.string(), z.strictObject({ maxConcurrency: count.optional(), reservedConcurrency: count.optional(), tenantConcurrency: count.optional(), provisionedConcurrency: count.optional() }))
     .optional(),
   groups: z.record(z.string(), z.strictObject({ maxConcurrency: count.optional(), reserved: count.optional() })).optional(),
 });

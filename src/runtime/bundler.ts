@@ -52,12 +52,18 @@ export async function bundleFunctions(functions: FunctionSpec[], outDir: string,
       }
       // ES modules declare their exports; CommonJS ones ('default' only) are checked when an environment loads them.
       const isCommonJs = exports?.length === 1 && exports[0] === 'default';
-      if (exports && !isCommonJs && !exports.includes(fn.exportName)) {
+      const entries = [
+        { key: 'handler', exportName: fn.exportName },
+        { key: 'start', exportName: fn.startExport ?? '' },
+      ];
+      for (const { key, exportName } of entries) {
+        if (!exports || isCommonJs || exportName === '' || exports.includes(exportName)) continue;
         throw new BerthError('BERTH_ERR_HANDLER_NOT_EXPORTED', {
-          where: `${path.relative(process.cwd(), configFile) || configFile} functions.${fn.name}.handler`,
+          where: `${path.relative(process.cwd(), configFile) || configFile} functions.${fn.name}.${key}`,
           file: path.relative(path.dirname(configFile), fn.file),
-          exportName: fn.exportName,
+          exportName,
           exports: exports.join(', ') || 'none',
+          key,
         });
       }
       bundles.set(fn.name, outfile);

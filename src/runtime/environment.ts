@@ -67,6 +67,9 @@ export class Environment {
   private pendingInit: { log: string; initMs: number } | undefined;
   private initError: FunctionError | undefined;
   private running: Running | undefined;
+  /** A service instance running start(): where its output goes. */
+  private service: { id: string; onLog: (text: string) => void } | undefined;
+  private exited: string | undefined;
   /** Sent while another runs; the sandbox starts it next (see protocol.ts). */
   private queued: Queued | undefined;
   private readonly child: ChildProcess;
@@ -104,6 +107,7 @@ export class Environment {
         [SANDBOX_ENV.bundle]: options.bundle,
         [SANDBOX_ENV.handler]: spec.handler,
         [SANDBOX_ENV.exportName]: spec.exportName,
+        ...(spec.startExport !== undefined ? { [SANDBOX_ENV.startExport]: spec.startExport } : {}),
         ...spec.environment,
       },
     });
@@ -141,6 +145,7 @@ export class Environment {
             break;
           case 'log':
             if (this.running?.id === message.id) this.running.log += message.text;
+            else if (this.service?.id === message.id) this.service.onLog(message.text);
             break;
           case 'result':
             this.finish({
@@ -158,6 +163,7 @@ export class Environment {
       });
       this.child.on('exit', (code, signal) => {
         clearTimeout(initTimer);
+        this.exited = signal ? `signal: ${signal}` : `exit status ${code}`;
         const wasStarting = this.state === 'starting';
         this.state = 'dead';
         if (wasStarting) {
@@ -172,6 +178,16 @@ export class Environment {
         this.onExit(this);
       });
     });
+  }
+
+  /** Why init failed, once it has; undefined while starting or after a good init. */
+  get initFailure(): FunctionError | undefined {
+    return this.initError;
+  }
+
+  /** How the process ended, once it has: "exit status 1" or "signal: SIGKILL". */
+  get exitDescription(): string | undefined {
+    return this.exited;
   }
 
   get pid(): number | undefined {
@@ -216,6 +232,16 @@ export class Environment {
       else this.start(entry);
       this.child.send({ t: 'invoke', ...message });
     });
+  }
+
+  /**
+   * Runs the service's start() in this environment, which from then on belongs to that instance
+   * and takes no invocations. Its end is the process's exit, reported by the exit callback.
+   */
+  startService(id: string, onLog: (text: string) => void): void {
+    this.service = { id, onLog };
+    this.state = 'busy';
+    this.child.send({ t: 'start', id, functionName: this.spec.name });
   }
 
   private start(entry: Queued): void {

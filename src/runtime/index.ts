@@ -1,5 +1,5 @@
 /** runtime: sandbox processes, their pools and isolation, and bundling of handlers. */
-import type { FunctionSpec, ProjectSpec } from '../types.js';
+import type { FunctionSpec, LimitSet, ProjectSpec } from '../types.js';
 import { EnvironmentBudget } from './budget.js';
 import { FunctionPool } from './pool.js';
 
@@ -45,6 +45,14 @@ export class Runtime {
       ]),
     );
     for (const pool of previous.values()) void pool.close();
+  }
+
+  /** Provisioned concurrency from the limits in force (live changes included); a service keeps its minInstances. */
+  applyProvisioned(limits: LimitSet): void {
+    for (const pool of this.pools.values()) {
+      if (pool.spec.mode === 'service') continue;
+      pool.setProvisioned(limits.functions.get(pool.spec.name)?.provisionedConcurrency ?? 0);
+    }
   }
 
   pool(name: string): FunctionPool | undefined {

@@ -6,7 +6,8 @@
  *
  * Initialised but unbound environments are kept ready so a fresh or first-for-tenant
  * invocation does not pay for a process start; the ready pool follows demand,
- * refills in the background and shrinks when idle.
+ * refills in the background and shrinks when idle, to zero once the function has
+ * not been called for its idle timeout (provisioned environments excepted).
  *
  * Scale-out: a request that finds no idle environment for its key starts a new one,
  * unless recent invocation times say the environments already running for that key
@@ -66,6 +67,10 @@ export class FunctionPool implements BudgetMember {
   private occupancyStale = false;
   /** Ready-pool claims in the current and previous second, to size the pool to demand. */
   private claims = { current: 0, previous: 0, window: 0 };
+  /** Environments kept initialised: berth.yml's provisionedConcurrency, or a live change of it. */
+  private provisioned: number;
+  /** When an invocation last asked for an environment: the ready pool lives idleTimeout past it. */
+  private lastDemand = Date.now();
   private closed = false;
   private refillTimer: NodeJS.Timeout | undefined;
   /** Init failed last time: start environments only on demand, so a broken function does not respawn forever. */
@@ -76,6 +81,7 @@ export class FunctionPool implements BudgetMember {
     private readonly budget: EnvironmentBudget,
   ) {
     this.spec = options.spec;
+    this.provisioned = options.spec.provisionedConcurrency;
     budget.register(this);
     this.refill();
   }
@@ -89,6 +95,7 @@ export class FunctionPool implements BudgetMember {
    * handlers) a running one with nothing queued yet, else one that frees up or starts.
    */
   acquire(tenantId: string | undefined): Promise<Environment> {
+    this.lastDemand = Date.now();
     const key = this.keyFor(tenantId);
     const env = this.takeIdle(key) ?? this.pipelinable(key);
     if (env) return Promise.resolve(this.markBusy(env, key));
@@ -138,6 +145,13 @@ export class FunctionPool implements BudgetMember {
     }
   }
 
+  /** A live change of provisioned concurrency: more start now; fewer are reaped once idle past the timeout. */
+  setProvisioned(count: number): void {
+    if (count === this.provisioned) return;
+    this.provisioned = count;
+    this.refill();
+  }
+
   onCapacity(): void {
     if (this.waiters.length > 0) this.scale();
     else this.refill();
@@ -151,6 +165,14 @@ export class FunctionPool implements BudgetMember {
     return { ready: this.ready.length, idle, busy: this.busy.size, starting };
   }
 
+  /**
+   * An environment outside the pool, for a service instance running start(): it never takes
+   * invocations, and `onExit` hears when it ends.
+   */
+  spawnDetached(onExit: (env: Environment) => void): Environment {
+    return new Environment(this.options, onExit);
+  }
+
   /** Process ids of live environments, for tooling. */
   pids(): number[] {
     const all = [...this.ready, ...this.busy.keys(), ...[...this.idle.values()].flat()];
@@ -161,7 +183,7 @@ export class FunctionPool implements BudgetMember {
   reap(now: number): void {
     const idleLimit = this.spec.idleTimeoutSeconds * 1000;
     // Provisioned environments are never reaped: stop once only that many would be left.
-    let spare = this.liveEnvironments() - this.spec.provisionedConcurrency;
+    let spare = this.liveEnvironments() - this.provisioned;
     for (const [key, list] of this.idle) {
       const keep = list.filter((env) => now - env.lastUsed < idleLimit || spare-- <= 0);
       for (const env of list) if (!keep.includes(env)) env.kill();
@@ -323,7 +345,9 @@ export class FunctionPool implements BudgetMember {
    */
   private readyTarget(): number {
     this.countClaim(0);
-    const provisioned = this.spec.provisionedConcurrency - (this.liveEnvironments() - this.ready.length);
+    const provisioned = this.provisioned - (this.liveEnvironments() - this.ready.length);
+    // A function nobody has called for its idle timeout scales to zero, pre-warmed ones included.
+    if (Date.now() - this.lastDemand >= this.spec.idleTimeoutSeconds * 1000) return Math.max(0, provisioned);
     return Math.max(provisioned, Math.min(MAX_READY, Math.max(this.spec.prewarm, this.claims.previous, this.claims.current)));
   }
 

@@ -20,7 +20,14 @@ export interface InvokeMessage {
   clientContext?: unknown;
 }
 
-export type ToSandbox = InvokeMessage | { t: 'shutdown' };
+/** Runs a service's start() export once; its output is logged under `id` for as long as the process lives. */
+export interface StartMessage {
+  t: 'start';
+  id: string;
+  functionName: string;
+}
+
+export type ToSandbox = InvokeMessage | StartMessage | { t: 'shutdown' };
 
 export type FromSandbox =
   /** Init finished; `log` is what init printed. */
@@ -37,4 +44,5 @@ export const SANDBOX_ENV = {
   bundle: 'BERTH_BUNDLE',
   handler: 'BERTH_HANDLER',
   exportName: 'BERTH_HANDLER_EXPORT',
+  startExport: 'BERTH_START_EXPORT',
 } as const;

@@ -4,12 +4,13 @@
  * It imports only Node built-ins so that an environment starts fast.
  */
 import { pathToFileURL } from 'node:url';
-import { SANDBOX_ENV, type FromSandbox, type InvokeMessage, type ToSandbox } from '../protocol.js';
+import { SANDBOX_ENV, type FromSandbox, type InvokeMessage, type StartMessage, type ToSandbox } from '../protocol.js';
 import { buildContext } from './context.js';
 import { toFunctionError } from './errors.js';
 import { flush, installLogCapture, setInvocation, takeInitLog } from './logging.js';
 
 type Handler = (event: unknown, context: unknown, callback: unknown) => unknown;
+type StartFunction = (context: { functionName: string; instanceId: string }) => unknown;
 
 const send = (message: FromSandbox) => process.send!(message);
 
@@ -18,6 +19,12 @@ let running: { id: string; started: number; drainResult?: { value: unknown } } |
 /** Invocations sent while one was running; they start in order, one at a time. */
 const queued: InvokeMessage[] = [];
 let handler: Handler;
+let startExport: StartFunction | undefined;
+
+/** What a service with only a start() answers an invocation with. */
+const noHandler: Handler = () => {
+  throw Object.assign(new Error(`${process.env.AWS_LAMBDA_FUNCTION_NAME} is a service with a start() and no handler; it cannot be invoked`), { name: 'Runtime.HandlerNotFound' });
+};
 
 installLogCapture((id, text) => send({ t: 'log', id, text }));
 process.on('disconnect', () => process.exit(0));
@@ -117,22 +124,47 @@ function invoke(message: InvokeMessage): void {
   }
 }
 
+/**
+ * A service instance: start() runs once and the process lives as long as what it started. A
+ * throw or rejection ends the process (the platform restarts the instance with backoff).
+ */
+function start(message: StartMessage): void {
+  setInvocation(message.id);
+  const fail = (err: unknown) => fatal(err, 1);
+  try {
+    const returned = startExport!({ functionName: message.functionName, instanceId: message.id });
+    if (returned instanceof Promise) returned.catch(fail);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+function findExport(mod: Record<string, unknown>, name: string): Function | undefined {
+  const found = mod[name] ?? (mod.default as Record<string, unknown> | undefined)?.[name];
+  return typeof found === 'function' ? found : undefined;
+}
+
 async function init(): Promise<void> {
   const started = performance.now();
   const handlerName = process.env[SANDBOX_ENV.handler]!;
   try {
     const mod = (await import(pathToFileURL(process.env[SANDBOX_ENV.bundle]!).href)) as Record<string, unknown>;
+    // A service may have only a start(): then there is no handler to look for.
     const exportName = process.env[SANDBOX_ENV.exportName]!;
-    const found = mod[exportName] ?? (mod.default as Record<string, unknown> | undefined)?.[exportName];
-    if (typeof found !== 'function') {
+    const startName = process.env[SANDBOX_ENV.startExport];
+    const foundHandler = exportName ? findExport(mod, exportName) : undefined;
+    const foundStart = startName ? findExport(mod, startName) : undefined;
+    const missing = exportName && !foundHandler ? handlerName : startName && !foundStart ? `start ${startName}` : undefined;
+    if (missing !== undefined) {
       send({
         t: 'init-error',
-        error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${handlerName} is undefined or not exported`, trace: [] },
+        error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${missing} is undefined or not exported`, trace: [] },
         log: takeInitLog(),
       });
       return;
     }
-    handler = found as Handler;
+    handler = (foundHandler as Handler | undefined) ?? noHandler;
+    startExport = foundStart as StartFunction | undefined;
   } catch (err) {
     const error = toFunctionError(err);
     send({ t: 'init-error', error: { ...error, errorType: `Runtime.${error.errorType === 'SyntaxError' ? 'UserCodeSyntaxError' : 'ImportModuleError'}` }, log: takeInitLog() });
@@ -142,7 +174,7 @@ async function init(): Promise<void> {
     if (message.t === 'invoke') {
       if (running) queued.push(message);
       else invoke(message);
-    }
+    } else if (message.t === 'start') start(message);
     else if (message.t === 'shutdown') process.exit(0);
   });
   send({ t: 'ready', initMs: performance.now() - started, log: takeInitLog() });
