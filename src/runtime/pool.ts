@@ -346,6 +346,8 @@ export class FunctionPool implements BudgetMember {
   private readyTarget(): number {
     this.countClaim(0);
     const provisioned = this.provisioned - (this.liveEnvironments() - this.ready.length);
+    // A service runs exactly the instances it is sized to: none pre-warmed beyond minInstances.
+    if (this.spec.mode === 'service') return Math.max(0, provisioned);
     // A function nobody has called for its idle timeout scales to zero, pre-warmed ones included.
     if (Date.now() - this.lastDemand >= this.spec.idleTimeoutSeconds * 1000) return Math.max(0, provisioned);
     return Math.max(provisioned, Math.min(MAX_READY, Math.max(this.spec.prewarm, this.claims.previous, this.claims.current)));
