@@ -31,6 +31,14 @@ const definitions = {
     status: 404,
     message: (d) => `Function not found: ${d.fn}. Run \`berth ls\` to see the functions this project declares.`,
   },
+  BERTH_ERR_FLOW_NOT_FOUND: {
+    status: 404,
+    message: (d) => `Flow not found: ${d.flow}. Run \`berth flow ls\` to see the flows this project declares.`,
+  },
+  BERTH_ERR_FLOW_RUN_NOT_FOUND: {
+    status: 404,
+    message: (d) => `Flow run not found: ${d.id}. Run \`berth flow runs <flow>\` to list a flow's runs.`,
+  },
   BERTH_ERR_TENANT_NOT_ALLOWED: {
     status: 400,
     message: (d) =>

@@ -1,6 +1,6 @@
 /**
  * Composes Berth from its parts, in the direction data flows:
- * config → store → bundles → runtime (pools) → dispatcher → events → scaling → gateway.
+ * config → store → bundles → runtime (pools) → dispatcher → events → flows → scaling → gateway.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { Events } from './events/index.js';
 import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
 import { bundleFunctions, Runtime } from './runtime/index.js';
+import { FlowEngine } from './flows/engine.js';
 import { Scaling } from './scaling/index.js';
 import { openSqliteStore, type Store } from './store/index.js';
 import type { ProjectSpec } from './types.js';
@@ -36,6 +37,7 @@ export interface Berth {
   /** Concurrency limits in force, changeable while running. */
   limits: LiveLimits;
   events: Events;
+  flows: FlowEngine;
   /** The autoscaler and long-running service instances; absent for a one-off in-process invoke. */
   scaling: Scaling | undefined;
   /** Structured JSON access and error logs, in <data>/logs/gateway.log. */
@@ -89,6 +91,19 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
   );
   const background = options.background ?? true;
   const events = await Events.open({ project, dataDir, store, dispatcher, logger, background });
+  const flows = new FlowEngine({
+    store,
+    journal: events.journal,
+    blobs: events.blobs,
+    dispatcher,
+    inlineThresholdBytes: project.events.inlineThresholdBytes,
+    onError: (err) => logger.error({ err }, 'flow run failed inside Berth'),
+  });
+  flows.deploy(project.flows);
+  if (background) {
+    const resumed = await flows.resume();
+    if (resumed > 0) progress(`resuming ${resumed} interrupted flow run${resumed === 1 ? '' : 's'}`);
+  }
   const scaling = background ? new Scaling({ runtime, dispatcher, events, store, logger }) : undefined;
   scaling?.deploy([...project.functions.values()]);
 
@@ -102,6 +117,7 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     dispatcher,
     limits,
     events,
+    flows,
     scaling,
     logger,
     async reload() {
@@ -110,12 +126,14 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
       runtime.deploy(next, bundles);
       limits.deploy(next);
       events.deploy(next);
+      flows.deploy(next.flows);
       scaling?.deploy([...next.functions.values()]);
       project = next;
       return next;
     },
     async close() {
-      // Services and consumers first: the events they are running finish and are acknowledged.
+      // Flows, services and consumers first: what they are running finishes and is recorded.
+      await flows.stop();
       await scaling?.stop();
       await events.stop();
       await dispatcher.drain();
@@ -149,6 +167,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     runtime: berth.runtime,
     dispatcher: berth.dispatcher,
     events: berth.events,
+    flows: berth.flows,
     limits: berth.limits,
     scaling: berth.scaling,
     store: berth.store,

@@ -15,6 +15,8 @@
  * - attempt:     one delivery of an event; retries keep the invocation id.
  */
 
+import type { FlowSpec } from './flows/types.js';
+
 export type Isolation = 'fresh' | 'tenant' | 'warm';
 
 export interface HttpRoute {
@@ -168,6 +170,7 @@ export interface ProjectSpec {
   store: { maxSizeBytes?: number };
   queues: Map<string, QueueSpec>;
   topics: Map<string, TopicSpec>;
+  flows: Map<string, FlowSpec>;
   runtime: { maxEnvironments: number };
 }
 
@@ -185,7 +188,7 @@ export interface InvocationRequest {
   attempt?: number;
 }
 
-export type Trigger = 'http' | 'invoke-api' | 'cli' | 'async' | 'queue' | 'topic' | 'schedule' | 'webhook' | 'service';
+export type Trigger = 'http' | 'invoke-api' | 'cli' | 'async' | 'queue' | 'topic' | 'schedule' | 'webhook' | 'service' | 'flow';
 
 export interface FunctionError {
   errorType: string;

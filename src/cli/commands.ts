@@ -12,7 +12,13 @@ import type { StoredLog } from '../store/index.js';
 import type { FunctionError } from '../types.js';
 import { request, resolveTarget } from './target.js';
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
+export const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Columns padded to their widest cell; the last one is left as it is. */
+export function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
+  for (const row of rows) say(row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  '));
+}
 
 export interface StartFlags {
   dir: string;
@@ -139,7 +145,7 @@ export async function invoke(flags: InvokeFlags): Promise<number> {
 }
 
 /** The JSON a command sends: --data or --file, parsed, with the error saying how to quote it. */
-function readJsonInput(flags: { data?: string; file?: string }): unknown {
+export function readJsonInput(flags: { data?: string; file?: string }): unknown {
   if (flags.data !== undefined && flags.file !== undefined) {
     throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: '--data and --file', problem: 'cannot be used together; pass the input one way.' });
   }
@@ -293,8 +299,7 @@ export async function ls(flags: { url?: string; dir?: string }): Promise<number>
       row.routes.join(', ') || '-',
     ]),
   ];
-  const widths = table[0]!.map((_, col) => Math.max(...table.map((r) => r[col]!.length)));
-  for (const row of table) say(row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  '));
+  printTable(table);
   return 0;
 }
 
@@ -324,8 +329,7 @@ export async function limits(flags: { assignments: string[]; url?: string; dir?:
   for (const [name, group] of Object.entries(view.groups)) {
     rows.push([`group ${name}`, show(group.maxConcurrency), show(group.reserved), '-', '-', String(view.usage.groups[name]?.running ?? 0), '-']);
   }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
-  for (const row of rows) say(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd());
+  printTable(rows);
   return 0;
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../package-root.js';
 import { formatError, invoke, limits, logs, ls, sendMessage, start } from './commands.js';
+import { flow } from './flow-commands.js';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -31,6 +32,13 @@ Commands:
       --follow, -f         keep printing new logs
       --limit N            how many invocations to show (default 20)
   ls                     List functions, routes, isolation and live environments
+  flow ls                List the flows of the running Berth
+  flow run <flow>        Run a flow and print its step timeline and output
+      --data JSON | --file F   the run's input (default {})
+      --tenant T           run it for this tenant (overrides the flow's own)
+      --async              print the run id once the run is recorded, without waiting
+  flow runs <flow>       List a flow's recent runs (--limit N)
+  flow show <run id>     Show one run: every step's status, attempts, timing and error
   limits                 Show concurrency limits, what runs against them and throttles
   limits set K=V ...     Change limits live: account.concurrency=50 api.reserved=3
                          api.max=10 api.tenant=2 group.etl.max=100 account.syncWait=500
@@ -139,6 +147,16 @@ async function main(argv: string[]): Promise<number> {
       if (arg === 'set' && assignments.length === 0) throw new Error('`berth limits set` needs key=value pairs, e.g. berth limits set account.concurrency=50');
       return limits({ assignments, ...(values.url ? { url: values.url } : {}), ...(values.dir ? { dir: values.dir } : {}) });
     }
+    case 'flow':
+      return flow(arg, positionals[2], {
+        ...(values.data !== undefined ? { data: values.data } : {}),
+        ...(values.file !== undefined ? { file: values.file } : {}),
+        ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+        ...(values.async ? { async: true } : {}),
+        limit: numberFlag(values.limit, 'limit', 20),
+        ...(values.url ? { url: values.url } : {}),
+        ...(values.dir ? { dir: values.dir } : {}),
+      });
     case 'ls':
       return ls({ ...(values.url ? { url: values.url } : {}), ...(values.dir ? { dir: values.dir } : {}) });
     default:

@@ -21,6 +21,7 @@ import type {
   TopicSpec,
   WebhookSpec,
 } from '../types.js';
+import { buildFlows } from './flows.js';
 import { configSchema, defaults, eventSchemas, type EventKind, type RawConfig } from './schema.js';
 
 const CONFIG_NAMES = ['berth.yml', 'berth.yaml'];
@@ -74,7 +75,7 @@ export function loadProject(dirArg: string): ProjectSpec {
   }
 
   const problems: Problem[] = [];
-  const project = buildProject(dir, configFile, parsed.data, problems);
+  const project = buildProject(dir, configFile, { ...parsed.data, functions: parsed.data.functions ?? {} }, problems);
   if (problems.length > 0) throw configError(relFile, doc, lines, problems);
   return project;
 }
@@ -265,6 +266,18 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
   }
 
   const limits = buildLimits(raw, problems);
+  const codeFunction = (name: string, file: string, timeoutSeconds: number): FunctionSpec => ({
+    ...functionDefaults(raw),
+    name,
+    handler: `${path.relative(dir, file)}.handler`,
+    file,
+    exportName: 'handler',
+    // Customer code: never shared between tenants.
+    isolation: 'tenant',
+    timeoutSeconds,
+    prewarm: 0,
+  });
+  const flows = buildFlows(dir, raw, functions, codeFunction, problems);
 
   const declared = { queue: queues, topic: topics, function: raw.functions };
   for (const ref of references) {
@@ -292,7 +305,37 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     store: raw.store?.maxSize !== undefined ? { maxSizeBytes: parseSize(raw.store.maxSize) } : {},
     queues,
     topics,
+    flows,
     runtime: { maxEnvironments: raw.runtime?.maxEnvironments ?? defaultMaxEnvironments() },
+  };
+}
+
+/** What a function that berth.yml does not declare (a flow's code step) gets. */
+function functionDefaults(raw: RawConfig): Omit<FunctionSpec, 'name' | 'handler' | 'file' | 'exportName'> {
+  return {
+    timeoutSeconds: raw.defaults?.timeout ?? defaults.timeoutSeconds,
+    memoryMb: raw.defaults?.memory ?? defaults.memoryMb,
+    isolation: raw.defaults?.isolation ?? defaults.isolation,
+    environment: stringifyValues({ ...raw.defaults?.environment }),
+    description: '',
+    mode: 'function',
+    minInstances: 0,
+    maxInstances: 0,
+    scaleUpRate: defaults.scaleUpRate,
+    prewarm: 1,
+    provisionedConcurrency: 0,
+    idleTimeoutSeconds: raw.defaults?.idleTimeout ?? defaults.idleTimeoutSeconds,
+    routes: [],
+    async: {
+      retries: defaults.async.retries,
+      retryDelaySeconds: defaults.async.retryDelaySeconds,
+      maxRetryDelaySeconds: defaults.async.maxRetryDelaySeconds,
+      maxEventAgeSeconds: defaults.async.maxEventAgeSeconds,
+      concurrency: defaults.async.concurrency,
+    },
+    queueTriggers: [],
+    schedules: [],
+    webhooks: [],
   };
 }
 

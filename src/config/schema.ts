@@ -20,6 +20,7 @@ export const defaults = {
   /** Environments per second the autoscaler may add to a function. */
   scaleUpRate: 10,
   httpSubscriptionRetries: 3,
+  flowStep: { retries: 0, retryDelaySeconds: 1, timeoutSeconds: 30, concurrency: 10 },
   syncWaitSeconds: 1,
 };
 
@@ -214,6 +215,54 @@ const subscription = z
 
 const topic = z.strictObject({ subscriptions: z.array(subscription).optional() });
 
+const stepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'step ids use 1-64 letters, digits, - and _' });
+
+const httpStep = z.strictObject({
+  method: z.string().optional(),
+  url: z.string({ error: 'expected the URL to call, e.g. "https://api.example.com/items" or "{% input.url %}"' }),
+  headers: z.record(z.string(), z.string()).optional(),
+  body: z.unknown().optional(),
+});
+
+/** A step of a flow: exactly one of function, code, http or forEach, with what every step may have. */
+const flowStep: z.ZodType<RawFlowStep> = z.lazy(() =>
+  z.strictObject({
+    id: stepId,
+    function: z.string().optional(),
+    code: z.string().optional(),
+    http: httpStep.optional(),
+    forEach: z.string().optional(),
+    concurrency: z.number().int().min(1).max(1000, { error: 'expected 1 to 1000 items at once' }).optional(),
+    steps: z.array(flowStep).optional(),
+    if: z.string().optional(),
+    input: z.unknown().optional(),
+    retries: z.number().int().min(0).max(100, { error: 'expected 0 to 100 retries' }).optional(),
+    retryDelay: duration.optional(),
+    timeout: duration.optional(),
+  }),
+);
+
+export interface RawFlowStep {
+  id: string;
+  function?: string | undefined;
+  code?: string | undefined;
+  http?: { method?: string | undefined; url: string; headers?: Record<string, string> | undefined; body?: unknown } | undefined;
+  forEach?: string | undefined;
+  concurrency?: number | undefined;
+  steps?: RawFlowStep[] | undefined;
+  if?: string | undefined;
+  input?: unknown;
+  retries?: number | undefined;
+  retryDelay?: number | string | undefined;
+  timeout?: number | string | undefined;
+}
+
+const flow = z.strictObject({
+  description: z.string().optional(),
+  tenant: z.string().optional(),
+  steps: z.array(flowStep, { error: 'expected a list of steps' }).min(1, { error: 'a flow needs at least one step' }),
+});
+
 export const configSchema = z.strictObject({
   service: z.string().optional(),
   defaults: z
@@ -258,11 +307,20 @@ export const configSchema = z.strictObject({
       maxEnvironments: z.number().int().min(1, { error: 'expected at least 1 environment' }).optional(),
     })
     .optional(),
+  flows: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'flow names use 1-64 letters, digits, - and _' }), flow).optional(),
   functions: z.record(
     z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'function names use 1-64 letters, digits, - and _' }),
     fn,
     { error: 'add a "functions:" section naming each function and its handler, e.g. hello: { handler: src/hello.handler }' },
-  ),
-});
+  )
+    // A project of flows alone needs no functions.
+    .optional(),
+})
+  .refine((config) => config.functions !== undefined || config.flows !== undefined, {
+    path: ['functions'],
+    error: 'add a "functions:" section naming each function and its handler, e.g. hello: { handler: src/hello.handler }',
+  });
 
-export type RawConfig = z.infer<typeof configSchema>;
+type ParsedConfig = z.infer<typeof configSchema>;
+/** berth.yml as validated, with `functions` present (empty for a project of flows alone). */
+export type RawConfig = Omit<ParsedConfig, 'functions'> & { functions: NonNullable<ParsedConfig['functions']> };

@@ -126,6 +126,10 @@ export class Dispatcher {
     }
   }
 
+  isolationOf(functionName: string): FunctionSpec['isolation'] | undefined {
+    return this.runtime.pool(functionName)?.spec.isolation;
+  }
+
   startsOf(functionName: string): { cold: number; warm: number } {
     return this.starts.get(functionName) ?? { cold: 0, warm: 0 };
   }

@@ -4,12 +4,13 @@
  * is what an S3-compatible store would implement; the default keeps files under
  * <data>/blobs.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface BlobStore {
   put(key: string, data: string | Buffer): Promise<void>;
   get(key: string): Promise<Buffer>;
+  size(key: string): Promise<number>;
   delete(key: string): Promise<void>;
 }
 
@@ -30,6 +31,10 @@ export class FileBlobStore implements BlobStore {
 
   get(key: string): Promise<Buffer> {
     return readFile(this.file(key));
+  }
+
+  async size(key: string): Promise<number> {
+    return (await stat(this.file(key))).size;
   }
 
   async delete(key: string): Promise<void> {

@@ -118,7 +118,7 @@ function dedupFromHeader(headers: IncomingHttpHeaders): { dedupId?: string } {
   return key === undefined ? {} : { dedupId: key };
 }
 
-function jsonBody(raw: unknown): Record<string, unknown> {
+export function jsonBody(raw: unknown): Record<string, unknown> {
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : '';
   let value: unknown;
   try {

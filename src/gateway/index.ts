@@ -8,6 +8,7 @@ import type { BaseLogger } from 'pino';
 import type { Dispatcher } from '../dispatch/index.js';
 import type { LiveLimits } from '../dispatch/live-limits.js';
 import type { Events } from '../events/index.js';
+import type { FlowEngine } from '../flows/engine.js';
 import { BerthError, isBerthError } from '../errors.js';
 import { isEventError } from '../events/index.js';
 import type { Runtime } from '../runtime/index.js';
@@ -18,6 +19,7 @@ import { fromApiGatewayV2Result, toApiGatewayV2Event } from './apigw-v2.js';
 import { RETRY_AFTER_SECONDS, sendLambdaError } from './aws-errors.js';
 import { registerBerthApi } from './berth-api.js';
 import { registerRawBodyParser } from './body.js';
+import { registerFlowsApi } from './flows-api.js';
 import { registerInvokeApi } from './invoke-api.js';
 import { registerLimitsApi } from './limits-api.js';
 import { registerMetrics } from './metrics.js';
@@ -33,6 +35,7 @@ export interface GatewayOptions {
   dispatcher: Dispatcher;
   events: Events;
   limits: LiveLimits;
+  flows: FlowEngine;
   scaling: Scaling | undefined;
   store: Store;
   logger: BaseLogger;
@@ -88,6 +91,7 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
   registerLimitsApi(app, options.runtime, options.limits);
   registerBerthApi(app, { runtime: options.runtime, dispatcher: options.dispatcher, store: options.store, events: options.events, scaling: options.scaling, bodyLimit: apiBodyLimit });
   registerMetrics(app, options.runtime, options.dispatcher, options.scaling);
+  registerFlowsApi(app, { flows: options.flows, store: options.store, bodyLimit: apiBodyLimit });
 
   app.all('/*', async (request, reply) => {
     const path = request.url.split('?', 1)[0]!;

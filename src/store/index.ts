@@ -1,6 +1,16 @@
 /** store: the persistence interface and its implementations; no SQL lives outside this folder. */
 export type {
   EventWrite,
+  FlowRunRecord,
+  FlowStepRecord,
+  FunctionRecord,
+  InvocationRecord,
+  LogChunk,
+  LogQuery,
   MessageRecord,
-  QueueRecord, FunctionRecord, InvocationRecord, LogChunk, LogQuery, Store, StoredLog } from './types.js';
+  QueueRecord,
+  Store,
+  StoredLog,
+  StoredValue,
+} from './types.js';
 export { openSqliteStore } from './sqlite/index.js';

@@ -73,6 +73,39 @@ export interface QueueRecord {
 }
 
 /** Changes to event state, applied in order in one transaction. */
+/** A value kept inline as JSON text, or in the blob store under a key. */
+export interface StoredValue {
+  json: string | null;
+  blob: string | null;
+}
+
+export interface FlowRunRecord {
+  id: string;
+  flow: string;
+  tenantId: string | null;
+  trigger: string;
+  status: 'running' | 'succeeded' | 'failed';
+  input: StoredValue;
+  output: StoredValue;
+  /** JSON: { step, errorType, errorMessage }. */
+  error: string | null;
+  createdAt: number;
+  finishedAt: number | null;
+}
+
+export interface FlowStepRecord {
+  runId: string;
+  step: string;
+  status: 'running' | 'succeeded' | 'failed' | 'skipped';
+  attempts: number;
+  input: StoredValue;
+  output: StoredValue;
+  error: string | null;
+  invocationId: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+}
+
 export type EventWrite =
   | { op: 'insert'; message: MessageRecord }
   | { op: 'update'; seq: number; queue: string; visibleAt: number; receiveCount: number; firstReceiveAt: number | null; leased: boolean }
@@ -81,7 +114,9 @@ export type EventWrite =
   | { op: 'putKey'; scope: string; key: string; value: string; expiresAt: number }
   | { op: 'tick'; id: string; expression: string; tick: number }
   | { op: 'saveQueue'; queue: QueueRecord }
-  | { op: 'dropQueue'; name: string };
+  | { op: 'dropQueue'; name: string }
+  | { op: 'flowRun'; run: FlowRunRecord }
+  | { op: 'flowStep'; step: FlowStepRecord };
 
 /**
  * Everything Berth persists goes through this interface, so the embedded SQLite
@@ -111,5 +146,10 @@ export interface Store {
   saveLimitOverrides(value: string): Promise<void>;
   /** Last handled tick per schedule id, with the expression it was for. */
   loadTicks(): Promise<{ id: string; expression: string; tick: number }[]>;
+  getFlowRun(id: string): Promise<{ run: FlowRunRecord; steps: FlowStepRecord[] } | undefined>;
+  /** Newest first. */
+  listFlowRuns(flow: string, limit: number): Promise<FlowRunRecord[]>;
+  /** Runs a crash or restart interrupted, oldest first. */
+  runningFlowRuns(): Promise<FlowRunRecord[]>;
   close(): Promise<void>;
 }

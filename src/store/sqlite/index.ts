@@ -5,6 +5,8 @@ import Database from 'better-sqlite3';
 import { loadMigrations } from '../migrations.js';
 import type {
   EventWrite,
+  FlowRunRecord,
+  FlowStepRecord,
   FunctionRecord,
   InvocationRecord,
   LogChunk,
@@ -213,9 +215,85 @@ class SqliteStore implements Store {
     return this.db.prepare('SELECT id, expression, last_tick AS tick FROM schedule_ticks').all() as { id: string; expression: string; tick: number }[];
   }
 
+  async getFlowRun(id: string): Promise<{ run: FlowRunRecord; steps: FlowStepRecord[] } | undefined> {
+    const run = this.db.prepare('SELECT * FROM flow_runs WHERE id = ?').get(id) as FlowRunRow | undefined;
+    if (!run) return undefined;
+    const steps = this.db.prepare('SELECT * FROM flow_steps WHERE run_id = ? ORDER BY started_at, step').all(id) as FlowStepRow[];
+    return { run: toFlowRun(run), steps: steps.map(toFlowStep) };
+  }
+
+  async listFlowRuns(flow: string, limit: number): Promise<FlowRunRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM flow_runs WHERE flow = ? ORDER BY created_at DESC, id DESC LIMIT ?').all(flow, limit) as FlowRunRow[];
+    return rows.map(toFlowRun);
+  }
+
+  async runningFlowRuns(): Promise<FlowRunRecord[]> {
+    return (this.db.prepare("SELECT * FROM flow_runs WHERE status = 'running' ORDER BY created_at").all() as FlowRunRow[]).map(toFlowRun);
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
+}
+
+interface FlowRunRow {
+  id: string;
+  flow: string;
+  tenant_id: string | null;
+  trigger: string;
+  status: FlowRunRecord['status'];
+  input: string | null;
+  input_blob: string | null;
+  output: string | null;
+  output_blob: string | null;
+  error: string | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
+interface FlowStepRow {
+  run_id: string;
+  step: string;
+  status: FlowStepRecord['status'];
+  attempts: number;
+  input: string | null;
+  input_blob: string | null;
+  output: string | null;
+  output_blob: string | null;
+  error: string | null;
+  invocation_id: string | null;
+  started_at: number;
+  finished_at: number | null;
+}
+
+function toFlowRun(row: FlowRunRow): FlowRunRecord {
+  return {
+    id: row.id,
+    flow: row.flow,
+    tenantId: row.tenant_id,
+    trigger: row.trigger,
+    status: row.status,
+    input: { json: row.input, blob: row.input_blob },
+    output: { json: row.output, blob: row.output_blob },
+    error: row.error,
+    createdAt: row.created_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+function toFlowStep(row: FlowStepRow): FlowStepRecord {
+  return {
+    runId: row.run_id,
+    step: row.step,
+    status: row.status,
+    attempts: row.attempts,
+    input: { json: row.input, blob: row.input_blob },
+    output: { json: row.output, blob: row.output_blob },
+    error: row.error,
+    invocationId: row.invocation_id,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
 }
 
 /** Prepared statements for event writes, and the transaction that applies a batch of them. */
@@ -248,6 +326,19 @@ class EventStatements {
        ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, origin = excluded.origin`,
     );
     const dropQueue = db.prepare('DELETE FROM queues WHERE name = ?');
+    const flowRun = db.prepare(
+      `INSERT INTO flow_runs (id, flow, tenant_id, trigger, status, input, input_blob, output, output_blob, error, created_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, output = excluded.output, output_blob = excluded.output_blob,
+         error = excluded.error, finished_at = excluded.finished_at`,
+    );
+    const flowStep = db.prepare(
+      `INSERT INTO flow_steps (run_id, step, status, attempts, input, input_blob, output, output_blob, error, invocation_id, started_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, input = excluded.input,
+         input_blob = excluded.input_blob, output = excluded.output, output_blob = excluded.output_blob, error = excluded.error,
+         invocation_id = excluded.invocation_id, started_at = excluded.started_at, finished_at = excluded.finished_at`,
+    );
     this.selectKey = db.prepare('SELECT value FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?');
     this.apply = db.transaction((writes: EventWrite[]) => {
       for (const write of writes) {
@@ -281,6 +372,16 @@ class EventStatements {
             dropQueue.run(write.name);
             purge.run(write.name);
             break;
+          case 'flowRun': {
+            const r = write.run;
+            flowRun.run(r.id, r.flow, r.tenantId, r.trigger, r.status, r.input.json, r.input.blob, r.output.json, r.output.blob, r.error, r.createdAt, r.finishedAt);
+            break;
+          }
+          case 'flowStep': {
+            const s = write.step;
+            flowStep.run(s.runId, s.step, s.status, s.attempts, s.input.json, s.input.blob, s.output.json, s.output.blob, s.error, s.invocationId, s.startedAt, s.finishedAt);
+            break;
+          }
         }
       }
     });

@@ -1,0 +1,126 @@
+/**
+ * The `flows:` section: each flow's steps, checked (unknown functions, missing modules,
+ * duplicate ids, expressions that do not parse), and a function made of every code step's
+ * module, so customer code runs in sandboxes like any function, isolated per tenant.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import jsonata from 'jsonata';
+import { templateExpressions } from '../flows/expressions.js';
+import type { FlowSpec, StepSpec } from '../flows/types.js';
+import type { FunctionSpec } from '../types.js';
+import { parseDuration } from './index.js';
+import { defaults, type RawConfig, type RawFlowStep } from './schema.js';
+
+interface Problem {
+  path: (string | number)[];
+  message: string;
+}
+
+const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.cjs'];
+const STEP_KINDS = ['function', 'code', 'http', 'forEach'] as const;
+
+/** The function Berth runs a code step's module as; a name no declared function can have. */
+export function codeStepFunctionName(flow: string, stepPath: string): string {
+  return `flow.${flow}.${stepPath}`;
+}
+
+export function buildFlows(
+  dir: string,
+  raw: RawConfig,
+  functions: Map<string, FunctionSpec>,
+  codeFunction: (name: string, file: string, timeoutSeconds: number) => FunctionSpec,
+  problems: Problem[],
+): Map<string, FlowSpec> {
+  const flows = new Map<string, FlowSpec>();
+  for (const [name, rawFlow] of Object.entries(raw.flows ?? {})) {
+    const at = ['flows', name];
+    if (rawFlow.tenant !== undefined) checkTemplate(rawFlow.tenant, [...at, 'tenant'], problems);
+    const steps = buildSteps(rawFlow.steps, '', [...at, 'steps']);
+    flows.set(name, { name, description: rawFlow.description ?? '', ...(rawFlow.tenant !== undefined ? { tenant: rawFlow.tenant } : {}), steps });
+
+    function buildSteps(list: RawFlowStep[], prefix: string, listAt: (string | number)[]): StepSpec[] {
+      const seen = new Set<string>();
+      return list.flatMap((step, index): StepSpec[] => {
+        const stepAt = [...listAt, index];
+        if (seen.has(step.id)) problems.push({ path: [...stepAt, 'id'], message: `step id "${step.id}" is used twice in this list; give each step its own id` });
+        seen.add(step.id);
+        const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
+        if (kinds.length !== 1) {
+          problems.push({ path: stepAt, message: `a step does exactly one thing: give it one of ${STEP_KINDS.join(', ')}${kinds.length > 1 ? ` (it has ${kinds.join(' and ')})` : ''}` });
+          return [];
+        }
+        const stepPath = prefix + step.id;
+        if (step.if !== undefined) checkExpression(step.if, [...stepAt, 'if'], problems);
+        if (step.input !== undefined) checkTemplate(step.input, [...stepAt, 'input'], problems);
+        if (step.steps !== undefined && step.forEach === undefined) problems.push({ path: [...stepAt, 'steps'], message: 'nested steps belong to a forEach step; add forEach: <expression giving a list>' });
+        if (step.concurrency !== undefined && step.forEach === undefined) problems.push({ path: [...stepAt, 'concurrency'], message: 'concurrency applies to a forEach step' });
+        const common = {
+          id: step.id,
+          path: stepPath,
+          ...(step.if !== undefined ? { if: step.if } : {}),
+          ...(step.input !== undefined ? { input: step.input } : {}),
+          retries: step.retries ?? defaults.flowStep.retries,
+          retryDelaySeconds: step.retryDelay !== undefined ? parseDuration(step.retryDelay) : defaults.flowStep.retryDelaySeconds,
+          timeoutSeconds: step.timeout !== undefined ? parseDuration(step.timeout) : defaults.flowStep.timeoutSeconds,
+        };
+        if (step.function !== undefined) {
+          if (!Object.hasOwn(raw.functions, step.function)) {
+            problems.push({ path: [...stepAt, 'function'], message: `unknown function "${step.function}"; declare it under functions: in berth.yml` });
+          }
+          return [{ ...common, kind: 'function', functionName: step.function }];
+        }
+        if (step.code !== undefined) {
+          const file = resolveModule(dir, step.code);
+          if (!file) {
+            problems.push({ path: [...stepAt, 'code'], message: `module not found: ${step.code} in ${dir}. Create it (exporting handler) or fix the path.` });
+            return [];
+          }
+          const functionName = codeStepFunctionName(name, stepPath);
+          functions.set(functionName, codeFunction(functionName, file, common.timeoutSeconds));
+          return [{ ...common, kind: 'code', functionName, module: step.code }];
+        }
+        if (step.http !== undefined) {
+          checkTemplate(step.http, [...stepAt, 'http'], problems);
+          const { method = 'GET', url, headers = {}, body } = step.http;
+          return [{ ...common, kind: 'http', request: { method: method.toUpperCase(), url, headers, ...(body !== undefined ? { body } : {}) } }];
+        }
+        checkExpression(step.forEach!, [...stepAt, 'forEach'], problems);
+        if (!step.steps?.length) {
+          problems.push({ path: [...stepAt, 'steps'], message: 'a forEach step runs nested steps for each item; add steps: [...]' });
+          return [];
+        }
+        return [
+          {
+            ...common,
+            kind: 'forEach',
+            items: step.forEach!,
+            concurrency: step.concurrency ?? defaults.flowStep.concurrency,
+            steps: buildSteps(step.steps, `${stepPath}.`, [...stepAt, 'steps']),
+          },
+        ];
+      });
+    }
+  }
+  return flows;
+}
+
+/** A code step's module: `customers/acme/transform.ts`, or without its extension. */
+function resolveModule(dir: string, module: string): string | undefined {
+  const base = path.resolve(dir, module);
+  return [base, ...MODULE_EXTENSIONS.map((ext) => base + ext)].find((file) => path.extname(file) !== '' && existsSync(file));
+}
+
+function checkExpression(expression: string, at: (string | number)[], problems: Problem[]): void {
+  try {
+    jsonata(expression);
+  } catch (err) {
+    const { message, position } = err as { message: string; position?: number };
+    problems.push({ path: at, message: `expression "${expression}" does not parse: ${message}${position !== undefined ? ` (at character ${position})` : ''}` });
+  }
+}
+
+/** Every `{% ... %}` inside a template value must parse. */
+function checkTemplate(value: unknown, at: (string | number)[], problems: Problem[]): void {
+  for (const expression of templateExpressions(value)) checkExpression(expression, at, problems);
+}

@@ -1,0 +1,351 @@
+/**
+ * Runs flows, durably. A run's record is committed before its id is handed out; each step's
+ * result is committed before the next step starts (one group commit per step, shared with
+ * whatever else commits in that turn), and the next step is dispatched the moment it is.
+ * A run interrupted by a crash or a stop is picked up at the next start: completed steps are
+ * not run again, and the step that was running is retried under the same step id, which its
+ * handler sees as `context.awsRequestId`, so it can de-duplicate its own side effects.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Dispatcher } from '../dispatch/index.js';
+import { BerthError } from '../errors.js';
+import type { BlobStore } from '../events/blobs.js';
+import type { Journal } from '../events/journal.js';
+import { invocationId } from '../ids.js';
+import type { FlowRunRecord, FlowStepRecord, Store, StoredValue } from '../store/index.js';
+import { evaluate, render } from './expressions.js';
+import { StepFailure } from './errors.js';
+import { callHttp } from './http-step.js';
+import type { FlowSpec, ForEachStep, StepSpec } from './types.js';
+
+export interface FlowEngineOptions {
+  store: Store;
+  journal: Journal;
+  blobs: BlobStore;
+  dispatcher: Dispatcher;
+  /** Values above this many bytes go to the blob store. */
+  inlineThresholdBytes: number;
+  onError: (err: unknown) => void;
+}
+
+export interface StartOptions {
+  trigger: string;
+  /** Overrides the flow's own tenant. */
+  tenantId?: string;
+}
+
+/** The run was stopped with Berth; it stays `running` and resumes at the next start. */
+class Interrupted extends Error {}
+
+/** What expressions see: the run's input, earlier outputs by id, and inside a forEach the item. */
+interface Scope {
+  input: unknown;
+  steps: Record<string, unknown>;
+  tenant: string | null;
+  previous: unknown;
+  item?: unknown;
+  index?: number;
+}
+
+export class FlowEngine {
+  private flows = new Map<string, FlowSpec>();
+  private readonly active = new Map<string, Promise<FlowRunRecord>>();
+  private stopping = false;
+
+  constructor(private readonly options: FlowEngineOptions) {}
+
+  deploy(flows: Map<string, FlowSpec>): void {
+    this.flows = flows;
+  }
+
+  list(): FlowSpec[] {
+    return [...this.flows.values()];
+  }
+
+  /** Records the run and starts it; resolves once the run is durable, with its end as `done`. */
+  async start(flowName: string, input: unknown, options: StartOptions): Promise<{ runId: string; done: Promise<FlowRunRecord> }> {
+    const spec = this.flows.get(flowName);
+    if (!spec) throw new BerthError('BERTH_ERR_FLOW_NOT_FOUND', { flow: flowName });
+    if (this.stopping) throw new BerthError('BERTH_ERR_SHUTTING_DOWN');
+    const tenant = options.tenantId ?? (spec.tenant !== undefined ? await this.tenantOf(spec, input) : undefined);
+    const id = invocationId();
+    const run: FlowRunRecord = {
+      id,
+      flow: flowName,
+      tenantId: tenant ?? null,
+      trigger: options.trigger,
+      status: 'running',
+      input: await this.storeValue(`flow-${id}-input`, input, 'input'),
+      output: EMPTY,
+      error: null,
+      createdAt: Date.now(),
+      finishedAt: null,
+    };
+    this.options.journal.write({ op: 'flowRun', run });
+    await this.options.journal.commit();
+    return { runId: id, done: this.execute(spec, run, input, new Map()) };
+  }
+
+  /** Picks up the runs a crash or stop left running. */
+  async resume(): Promise<number> {
+    const runs = await this.options.store.runningFlowRuns();
+    for (const run of runs) {
+      const spec = this.flows.get(run.flow);
+      if (!spec) {
+        this.finish(run, undefined, new StepFailure('-', 'Berth.FlowRemoved', `flow "${run.flow}" is no longer in berth.yml`)).catch(this.options.onError);
+        continue;
+      }
+      const found = await this.options.store.getFlowRun(run.id);
+      const completed = new Map((found?.steps ?? []).map((step) => [step.step, step]));
+      const input = await this.loadValue(run.input);
+      void this.execute(spec, run, input, completed).catch(this.options.onError);
+    }
+    return runs.length;
+  }
+
+  /** Lets the running steps finish and records them; the runs themselves resume at the next start. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  /** A value as stored: inline JSON, or read back from the blob store. */
+  async loadValue(value: StoredValue): Promise<unknown> {
+    if (value.blob !== null) return JSON.parse((await this.options.blobs.get(value.blob)).toString('utf8'));
+    return value.json === null ? undefined : JSON.parse(value.json);
+  }
+
+  /** The size of a stored blob, to decide whether to show it inline. */
+  blobSize(key: string): Promise<number> {
+    return this.options.blobs.size(key);
+  }
+
+  private async tenantOf(spec: FlowSpec, input: unknown): Promise<string | undefined> {
+    const tenant = await render(spec.tenant, { input });
+    if (tenant === undefined || tenant === null || tenant === '') return undefined;
+    if (typeof tenant !== 'string') throw new BerthError('BERTH_ERR_BAD_REQUEST', { field: `flows.${spec.name}.tenant`, problem: `must give a string, gave ${JSON.stringify(tenant)}` });
+    return tenant;
+  }
+
+  private execute(spec: FlowSpec, run: FlowRunRecord, input: unknown, completed: Map<string, FlowStepRecord>): Promise<FlowRunRecord> {
+    const execution = new Execution(this, this.options, spec, run, completed);
+    const done = execution
+      .runList(spec.steps, { input, steps: {}, tenant: run.tenantId, previous: input }, '')
+      .then(
+        (output) => this.finish(run, output),
+        (err: unknown) => {
+          if (err instanceof Interrupted) return run;
+          if (!(err instanceof StepFailure)) this.options.onError(err);
+          return this.finish(run, undefined, toStepFailure('-', err));
+        },
+      )
+      .finally(() => this.active.delete(run.id));
+    this.active.set(run.id, done);
+    return done;
+  }
+
+  private async finish(run: FlowRunRecord, output: unknown, failure?: StepFailure): Promise<FlowRunRecord> {
+    const finished: FlowRunRecord = {
+      ...run,
+      status: failure ? 'failed' : 'succeeded',
+      output: failure ? EMPTY : await this.storeValue(`flow-${run.id}-output`, output, 'output'),
+      error: failure ? JSON.stringify({ step: failure.step, errorType: failure.errorType, errorMessage: failure.errorMessage }) : null,
+      finishedAt: Date.now(),
+    };
+    this.options.journal.write({ op: 'flowRun', run: finished });
+    await this.options.journal.commit();
+    return finished;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** Inline JSON, or a blob when large. A value that is not JSON is the step's error, not Berth's. */
+  async storeValue(key: string, value: unknown, what: string): Promise<StoredValue> {
+    let json: string;
+    try {
+      json = JSON.stringify(value) ?? 'null';
+    } catch (err) {
+      throw Object.assign(new Error(`the ${what} cannot be stored as JSON: ${(err as Error).message}`), { errorType: 'Berth.NotSerializable' });
+    }
+    if (Buffer.byteLength(json) <= this.options.inlineThresholdBytes) return { json, blob: null };
+    await this.options.blobs.put(key, json);
+    return { json: null, blob: key };
+  }
+}
+
+const EMPTY: StoredValue = { json: null, blob: null };
+
+/** One run being executed: its steps in order, forEach items in parallel up to their limit. */
+class Execution {
+  constructor(
+    private readonly engine: FlowEngine,
+    private readonly options: FlowEngineOptions,
+    private readonly spec: FlowSpec,
+    private readonly run: FlowRunRecord,
+    private readonly completed: Map<string, FlowStepRecord>,
+  ) {}
+
+  /** Runs steps one after the other; each gets the previous one's output unless it says otherwise. */
+  async runList(steps: StepSpec[], scope: Scope, prefix: string): Promise<unknown> {
+    let previous = scope.previous;
+    for (const step of steps) {
+      const path = prefix + step.id;
+      const done = this.completed.get(path);
+      if (done?.status === 'succeeded' || done?.status === 'skipped') {
+        const output = done.status === 'succeeded' ? await this.engine.loadValue(done.output) : null;
+        scope.steps[step.id] = output;
+        if (done.status === 'succeeded') previous = output;
+        continue;
+      }
+      if (this.engine.isStopping) throw new Interrupted();
+      const here: Scope = { ...scope, previous };
+      if (step.if !== undefined && !(await this.condition(step, path, here))) {
+        this.record({ step: path, status: 'skipped', attempts: 0, input: EMPTY, output: EMPTY, error: null, invocationId: null, startedAt: Date.now(), finishedAt: Date.now() });
+        scope.steps[step.id] = null;
+        continue;
+      }
+      const input = step.input !== undefined ? await this.expression(path, () => render(step.input, here)) : previous;
+      const output = step.kind === 'forEach' ? await this.forEach(step, path, input, here) : await this.attempts(step, path, input, here, done?.attempts ?? 0);
+      scope.steps[step.id] = output;
+      previous = output;
+    }
+    return previous;
+  }
+
+  private async condition(step: StepSpec, path: string, scope: Scope): Promise<boolean> {
+    return Boolean(await this.expression(path, () => evaluate(step.if!, scope)));
+  }
+
+  /** An expression that fails at run time fails its step, saying which. */
+  private async expression<T>(path: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      const failure = new StepFailure(path, 'Berth.ExpressionError', (err as Error).message);
+      await this.fail(path, 0, EMPTY, failure);
+      throw failure;
+    }
+  }
+
+  /** Runs a step until it succeeds or has failed `retries + 1` times, with exponential backoff. */
+  private async attempts(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, earlier: number): Promise<unknown> {
+    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`);
+    let failures = 0;
+    for (let attempt = earlier + 1; ; attempt++) {
+      const startedAt = Date.now();
+      const base = { step: path, attempts: attempt, input: storedInput, startedAt };
+      this.record({ ...base, status: 'running', output: EMPTY, error: null, invocationId: null, finishedAt: null });
+      let invocation: string | null = null;
+      try {
+        const result = await this.call(step, path, input, scope, attempt);
+        invocation = result.invocationId;
+        const output = await this.engine.storeValue(this.blobKey(path, 'output'), result.output, `output of step ${path}`);
+        this.record({ ...base, status: 'succeeded', output, error: null, invocationId: invocation, finishedAt: Date.now() });
+        // Durable before the next step starts.
+        await this.options.journal.commit();
+        return result.output;
+      } catch (err) {
+        const failure = toStepFailure(path, err);
+        invocation = (err as { invocationId?: string }).invocationId ?? invocation;
+        if (++failures > step.retries || this.engine.isStopping) {
+          await this.fail(path, attempt, storedInput, failure, invocation, startedAt);
+          throw failure;
+        }
+        this.record({ ...base, status: 'running', output: EMPTY, error: errorJson(failure), invocationId: invocation, finishedAt: null });
+        // Equal jitter: half fixed, half random, so retries of many runs spread out.
+        const delayMs = step.retryDelaySeconds * 1000 * 2 ** (failures - 1);
+        await sleep(delayMs / 2 + (Math.random() * delayMs) / 2);
+      }
+    }
+  }
+
+  private async call(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, attempt: number): Promise<{ output: unknown; invocationId: string | null }> {
+    if (step.kind === 'http') {
+      const request = await this.expression(path, () => render(step.request, scope) as Promise<typeof step.request>);
+      return { output: await callHttp(path, request, input, step.timeoutSeconds), invocationId: null };
+    }
+    const id = stepInvocationId(this.run.id, path);
+    const tenant = this.run.tenantId ?? undefined;
+    const result = await this.options.dispatcher.invoke({
+      functionName: step.functionName,
+      event: input,
+      // A function shared by all tenants (warm) runs without one; customer code always with it.
+      ...(tenant !== undefined && (step.kind === 'code' || this.tenantAllowed(step.functionName)) ? { tenantId: tenant } : {}),
+      trigger: 'flow',
+      id,
+      attempt,
+      clientContext: { flow: { name: this.spec.name, runId: this.run.id, step: path } },
+    });
+    if (result.status !== 'succeeded') {
+      throw Object.assign(new StepFailure(path, result.error?.errorType ?? 'Error', result.error?.errorMessage ?? result.status), { invocationId: id });
+    }
+    return { output: result.payload, invocationId: id };
+  }
+
+  private tenantAllowed(functionName: string): boolean {
+    return this.options.dispatcher.isolationOf(functionName) !== 'warm';
+  }
+
+  /** Runs the nested steps for each item, `concurrency` items at once, and gives their outputs in item order. */
+  private async forEach(step: ForEachStep, path: string, input: unknown, scope: Scope): Promise<unknown[]> {
+    const value = await this.expression(path, () => evaluate(step.items, scope));
+    const items = value === undefined ? [] : Array.isArray(value) ? value : [value];
+    const startedAt = Date.now();
+    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`);
+    this.record({ step: path, status: 'running', attempts: 1, input: storedInput, output: EMPTY, error: null, invocationId: null, startedAt, finishedAt: null });
+    const outputs: unknown[] = new Array(items.length);
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      while (failure === undefined && next < items.length) {
+        const index = next++;
+        const itemScope: Scope = { ...scope, steps: { ...scope.steps }, item: items[index], index, previous: items[index] };
+        try {
+          outputs[index] = await this.runList(step.steps, itemScope, `${path}[${index}].`);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(step.concurrency, items.length) }, worker));
+    if (failure !== undefined) {
+      if (failure instanceof StepFailure) await this.fail(path, 1, storedInput, new StepFailure(path, failure.errorType, `item step ${failure.step} failed: ${failure.errorMessage}`), null, startedAt);
+      throw failure;
+    }
+    const output = await this.engine.storeValue(this.blobKey(path, 'output'), outputs, `output of step ${path}`);
+    this.record({ step: path, status: 'succeeded', attempts: 1, input: storedInput, output, error: null, invocationId: null, startedAt, finishedAt: Date.now() });
+    await this.options.journal.commit();
+    return outputs;
+  }
+
+  private async fail(path: string, attempts: number, input: StoredValue, failure: StepFailure, invocation: string | null = null, startedAt = Date.now()): Promise<void> {
+    this.record({ step: path, status: 'failed', attempts, input, output: EMPTY, error: errorJson(failure), invocationId: invocation, startedAt, finishedAt: Date.now() });
+    await this.options.journal.commit();
+  }
+
+  private record(step: Omit<FlowStepRecord, 'runId'>): void {
+    this.options.journal.write({ op: 'flowStep', step: { runId: this.run.id, ...step } });
+  }
+
+  private blobKey(path: string, what: string): string {
+    return `flow-${this.run.id}-${createHash('sha256').update(path).digest('hex').slice(0, 16)}-${what}`;
+  }
+}
+
+function toStepFailure(path: string, err: unknown): StepFailure {
+  if (err instanceof StepFailure) return err;
+  return new StepFailure(path, (err as { errorType?: string }).errorType ?? 'Berth.StepError', (err as Error).message);
+}
+
+function errorJson(failure: StepFailure): string {
+  return JSON.stringify({ errorType: failure.errorType, errorMessage: failure.errorMessage });
+}
+
+/** The same id for every attempt of one step of one run, before and after a restart: a UUID derived from both. */
+export function stepInvocationId(runId: string, path: string): string {
+  const hex = createHash('sha256').update(`${runId}/${path}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}

@@ -1,0 +1,385 @@
+/**
+ * Flows through the real server and CLI: steps that call functions, customer code and HTTP,
+ * data passed along and addressed by step id, forEach with a concurrency limit, conditions,
+ * retries, failures, large results, resumption after kill -9, and isolation between tenants.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { storedLogOf, waitFor } from './helpers/lambda.js';
+import { berthHome, makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
+import { readRecords, waitForRecords } from './helpers/records.js';
+
+interface RunView {
+  id: string;
+  status: string;
+  tenant: string | null;
+  output: any;
+  error: { step: string; errorType: string; errorMessage: string } | null;
+  steps: { step: string; status: string; attempts: number; input: any; output: any; error: any; invocationId: string | null; startedAt: number; finishedAt: number | null }[];
+}
+
+async function runFlow(url: string, flow: string, input: unknown, tenant?: string): Promise<RunView> {
+  const response = await fetch(`${url}/_berth/flows/${flow}/runs?wait=true`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input, ...(tenant !== undefined ? { tenant } : {}) }),
+  });
+  const body = (await response.json()) as RunView;
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body;
+}
+
+async function getRun(url: string, id: string): Promise<RunView> {
+  return (await (await fetch(`${url}/_berth/flow-runs/${id}`)).json()) as RunView;
+}
+
+const stepOf = (run: RunView, step: string) => {
+  const found = run.steps.find((s) => s.step === step);
+  assert.ok(found, `no step ${step} in ${JSON.stringify(run.steps.map((s) => s.step))}`);
+  return found;
+};
+
+/** Appends each call to RECORDS; fails while `failUntil` > attempt; waits for `until` (a file) if given. */
+const STEP_CODE = `
+import { appendFileSync, existsSync } from 'node:fs';
+export const handler = async (event, context) => {
+  const flow = context.clientContext?.flow;
+  appendFileSync(process.env.RECORDS, JSON.stringify({ step: flow?.step, id: context.awsRequestId, attempt: context.attempt, event }) + '\\n');
+  if (event?.until) while (!existsSync(event.until)) await new Promise((r) => setTimeout(r, 20));
+  if (event?.failUntil && context.attempt < event.failUntil) throw new Error('not yet, attempt ' + context.attempt);
+  if (event?.big) return 'x'.repeat(event.big);
+  return { ...event, seen: (event?.seen ?? 0) + 1 };
+};
+`;
+
+/** A project whose handlers all append to <dir>/records.jsonl: code steps live in different folders, so the path is absolute. */
+function projectWithRecords(files: Record<string, string>): string {
+  const dir = makeProject(files);
+  const yml = path.join(dir, 'berth.yml');
+  writeFileSync(yml, `defaults:\n  environment: { RECORDS: ${JSON.stringify(path.join(dir, 'records.jsonl'))} }\n${readFileSync(yml, 'utf8')}`);
+  return dir;
+}
+
+describe('a flow of function, code, http and forEach steps', () => {
+  const BERTH_YML = `
+functions:
+  enrich:
+    handler: fns.enrich
+    isolation: warm
+flows:
+  pipeline:
+    tenant: "{% input.customer %}"
+    steps:
+      - id: list
+        http: { url: "{% input.api & '/files' %}" }
+      - id: files
+        forEach: "steps.list.body.files"
+        concurrency: 2
+        steps:
+          - id: fetch
+            http: { url: "{% input.api & '/files/' & item %}" }
+          - id: transform
+            code: customer/transform.mjs
+            input: "{% { 'name': item, 'text': steps.fetch.body } %}"
+      - id: post
+        http:
+          method: POST
+          url: "{% input.api & '/results' %}"
+          headers: { authorization: Bearer test-token }
+        input: "{% { 'customer': tenant, 'results': steps.files } %}"
+      - id: enrich
+        function: enrich
+      - id: never
+        if: "$count(steps.files) > 10"
+        function: enrich
+  retrying:
+    steps:
+      - id: flaky
+        code: customer/step.mjs
+        retries: 2
+        retryDelay: 50ms
+  failing:
+    steps:
+      - id: first
+        code: customer/step.mjs
+      - id: broken
+        code: customer/step.mjs
+        input: { failUntil: 99 }
+        retries: 1
+        retryDelay: 10ms
+      - id: after
+        code: customer/step.mjs
+  big:
+    steps:
+      - id: produce
+        code: customer/step.mjs
+        input: { big: 3000000 }
+      - id: measure
+        code: customer/measure.mjs
+`;
+  let berth: RunningBerth;
+  let api: Server;
+  let apiUrl: string;
+  let dir: string;
+  const posted: { headers: Record<string, unknown>; body: any }[] = [];
+  let concurrentFetches = 0;
+  let peakFetches = 0;
+
+  before(async () => {
+    api = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        if (req.url === '/files') {
+          res.setHeader('content-type', 'application/json');
+          return res.end(JSON.stringify({ files: ['a.xml', 'b.xml', 'c.xml', 'd.xml', 'e.xml'] }));
+        }
+        if (req.url?.startsWith('/files/')) {
+          concurrentFetches++;
+          peakFetches = Math.max(peakFetches, concurrentFetches);
+          setTimeout(() => {
+            concurrentFetches--;
+            res.setHeader('content-type', 'application/xml');
+            res.end(`<file name="${req.url!.slice(7)}"/>`);
+          }, 30);
+          return;
+        }
+        if (req.url === '/results' && req.method === 'POST') {
+          posted.push({ headers: req.headers, body: JSON.parse(body) });
+          res.setHeader('content-type', 'application/json');
+          return res.end(JSON.stringify({ accepted: true }));
+        }
+        res.statusCode = 404;
+        res.end('no such thing');
+      });
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    dir = projectWithRecords({
+      'berth.yml': BERTH_YML,
+      'fns.mjs': 'export const enrich = async (e) => ({ ...e, enriched: true });\n',
+      'customer/transform.mjs': 'export const handler = async (e) => ({ name: e.name, length: e.text.length, upper: e.text.toUpperCase() });\n',
+      'customer/step.mjs': STEP_CODE,
+      'customer/measure.mjs': "export const handler = async (e) => ({ length: e.length, allX: /^x+$/.test(e) });\n",
+    });
+    berth = await startBerth(dir);
+  });
+
+  after(async () => {
+    await berth?.stop();
+    api?.close();
+  });
+
+  test('data flows from step to step, forEach runs items within its concurrency, and history keeps every step', async () => {
+    const run = await runFlow(berth.url, 'pipeline', { api: apiUrl, customer: 'acme' });
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.equal(run.tenant, 'acme', 'the flow-level tenant comes from the input');
+    assert.deepEqual(run.output, { status: 200, headers: run.output.headers, body: { accepted: true }, enriched: true });
+
+    assert.equal(posted.length, 1);
+    assert.equal(posted[0]!.headers.authorization, 'Bearer test-token');
+    assert.equal(posted[0]!.body.customer, 'acme');
+    assert.deepEqual(
+      posted[0]!.body.results.map((r: any) => r.name),
+      ['a.xml', 'b.xml', 'c.xml', 'd.xml', 'e.xml'],
+      'forEach gives its per-item results in item order',
+    );
+    assert.equal(posted[0]!.body.results[0].upper, '<FILE NAME="A.XML"/>');
+    assert.ok(peakFetches <= 2, `concurrency 2, ${peakFetches} fetches at once`);
+    assert.equal(peakFetches, 2, 'items ran side by side');
+
+    for (const step of ['list', 'files', 'files[0].fetch', 'files[4].transform', 'post', 'enrich']) {
+      const s = stepOf(run, step);
+      assert.equal(s.status, 'succeeded', step);
+      assert.equal(s.attempts, 1);
+      assert.ok(s.finishedAt! >= s.startedAt);
+    }
+    assert.deepEqual(stepOf(run, 'files[1].transform').input, { name: 'b.xml', text: '<file name="b.xml"/>' }, 'each step keeps its input');
+    assert.equal(stepOf(run, 'never').status, 'skipped');
+    // Each step starts only after the previous one's result is recorded.
+    assert.ok(stepOf(run, 'post').startedAt >= stepOf(run, 'files').finishedAt!);
+  });
+
+  test('berth flow run, runs and show', async () => {
+    const home = berthHome();
+    const ran = await runCli(['flow', 'run', 'pipeline', '--url', berth.url, '--data', JSON.stringify({ api: apiUrl, customer: 'globex' })], { home });
+    assert.equal(ran.code, 0, ran.stderr);
+    const id = /^run (\S+) of pipeline: succeeded in \d+ ms \(tenant globex\), trigger api$/m.exec(ran.stdout)?.[1];
+    assert.ok(id, ran.stdout);
+    assert.match(ran.stdout, /^files\[3\]\.transform\s+succeeded\s+1\s+\d+\s+\d+\s+-$/m);
+
+    const runs = await runCli(['flow', 'runs', 'pipeline', '--url', berth.url], { home });
+    assert.equal(runs.code, 0, runs.stderr);
+    assert.match(runs.stdout, new RegExp(`^${id}\\s+succeeded\\s+globex\\s+api\\s`, 'm'));
+
+    const shown = await runCli(['flow', 'show', id, '--url', berth.url], { home });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^enrich\s+succeeded\s+1\s/m);
+    assert.match(shown.stdout, /^never\s+skipped\s+0\s/m);
+
+    const unknown = await runCli(['flow', 'run', 'nope', '--url', berth.url], { home });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /Flow not found: nope/);
+  });
+
+  test('a step is retried with backoff under the same step id, and its attempts are kept', async () => {
+    const run = await runFlow(berth.url, 'retrying', { failUntil: 3 });
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    const flaky = stepOf(run, 'flaky');
+    assert.equal(flaky.attempts, 3);
+    const calls = readRecords(path.join(dir, 'records.jsonl')).filter((r) => r.id === flaky.invocationId);
+    assert.deepEqual(calls.map((c) => c.attempt), [1, 2, 3], 'context.attempt counts up; awsRequestId stays the step id');
+  });
+
+  test('a step that keeps failing fails the run, names the step, and nothing after it runs', async () => {
+    const run = await runFlow(berth.url, 'failing', {});
+    assert.equal(run.status, 'failed');
+    assert.equal(run.error!.step, 'broken');
+    assert.equal(run.error!.errorType, 'Error');
+    assert.match(run.error!.errorMessage, /not yet, attempt 2/);
+    assert.equal(stepOf(run, 'broken').attempts, 2, 'retries: 1 means two attempts');
+    assert.equal(run.steps.some((s) => s.step === 'after'), false);
+  });
+
+  test('a multi-MB result goes to the blob store and reaches the next step intact', async () => {
+    const run = await runFlow(berth.url, 'big', {});
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.deepEqual(run.output, { length: 3_000_000, allX: true });
+    const produced = stepOf(run, 'produce').output;
+    assert.ok(produced.blob && produced.bytes > 3_000_000, `shown as a reference: ${JSON.stringify(produced).slice(0, 100)}`);
+  });
+
+  test('a run started without waiting is recorded at once and can be followed', async () => {
+    const response = await fetch(`${berth.url}/_berth/flows/retrying/runs`, { method: 'POST', body: JSON.stringify({ input: {} }), headers: { 'content-type': 'application/json' } });
+    assert.equal(response.status, 202);
+    const { runId } = (await response.json()) as { runId: string };
+    const done = await waitFor(async () => {
+      const run = await getRun(berth.url, runId);
+      return run.status !== 'running' ? run : undefined;
+    }, { what: 'the run to finish' });
+    assert.equal(done.status, 'succeeded');
+  });
+});
+
+describe('a run interrupted by kill -9 resumes after the restart', () => {
+  const BERTH_YML = `
+flows:
+  long:
+    steps:
+      - id: one
+        code: step.mjs
+      - id: two
+        code: step.mjs
+        input: "{% { 'until': input.release, 'from': steps.one.seen } %}"
+      - id: three
+        code: step.mjs
+`;
+
+  test('completed steps never run again; the running step is retried with the same step id', { timeout: 60_000 }, async () => {
+    const dir = projectWithRecords({ 'berth.yml': BERTH_YML, 'step.mjs': STEP_CODE });
+    const records = path.join(dir, 'records.jsonl');
+    const until = path.join(dir, 'release');
+    const first = await startBerth(dir);
+    let runId: string;
+    try {
+      const response = await fetch(`${first.url}/_berth/flows/long/runs`, { method: 'POST', body: JSON.stringify({ input: { release: until } }), headers: { 'content-type': 'application/json' } });
+      ({ runId } = (await response.json()) as { runId: string });
+      await waitForRecords(records, 2, { what: 'step two to be running' });
+    } finally {
+      first.process.kill('SIGKILL');
+      await new Promise((resolve) => first.process.once('exit', resolve));
+    }
+    writeFileSync(until, 'go');
+
+    const second = await startBerth(dir);
+    try {
+      const run = await waitFor(async () => {
+        const found = await getRun(second.url, runId);
+        return found.status !== 'running' ? found : undefined;
+      }, { what: 'the resumed run to finish', timeoutMs: 20_000 });
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      const calls = readRecords(records);
+      assert.deepEqual(calls.map((c) => c.step), ['one', 'two', 'two', 'three'], 'one ran once, two twice (interrupted, then retried), three once');
+      const [interrupted, retried] = calls.filter((c) => c.step === 'two');
+      assert.equal(retried!.id, interrupted!.id, 'the retry has the same step id');
+      assert.equal(retried!.attempt, 2);
+      assert.deepEqual(run.output, { until, from: 1, seen: 2 }, 'the resumed steps got the recorded outputs');
+      assert.ok(existsSync(until));
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('customer code of two tenants is isolated', () => {
+  const BERTH_YML = `
+flows:
+  custom:
+    steps:
+      - id: run
+        code: customer.mjs
+`;
+  const CUSTOMER = `
+export const handler = async (event) => {
+  const seen = { xhr: typeof globalThis.XMLHttpRequest, marker: globalThis.marker ?? null, env: process.env.TENANT_MARK ?? null };
+  if (event.tamper) {
+    globalThis.XMLHttpRequest = null;
+    globalThis.marker = event.tamper;
+    process.env.TENANT_MARK = event.tamper;
+    console.log = () => {};
+  }
+  console.log('printed by', event.who);
+  return seen;
+};
+`;
+  let berth: RunningBerth;
+
+  before(async () => {
+    berth = await startBerth(makeProject({ 'berth.yml': BERTH_YML, 'customer.mjs': CUSTOMER }));
+  });
+  after(async () => {
+    await berth?.stop();
+  });
+
+  test("one tenant's globals, environment and console never reach another's runs", async () => {
+    const a1 = await runFlow(berth.url, 'custom', { tamper: 'from-a', who: 'a' }, 'tenant-a');
+    assert.equal(a1.status, 'succeeded');
+    const a2 = await runFlow(berth.url, 'custom', { who: 'a' }, 'tenant-a');
+    assert.deepEqual(a2.output, { xhr: 'object', marker: 'from-a', env: 'from-a' }, "a's own later run sees what it did (same warm environment)");
+    const b = await runFlow(berth.url, 'custom', { who: 'b' }, 'tenant-b');
+    assert.deepEqual(b.output, { xhr: 'undefined', marker: null, env: null }, "b sees none of a's changes");
+    // Logs are written behind the result.
+    const bLog = await storedLogOf(berth.url, 'flow.custom.run', stepOf(b, 'run').invocationId!);
+    assert.match(bLog.text, /printed by b/, "b's console.log works");
+  });
+});
+
+describe('flows that cannot work stop berth start and name the field', () => {
+  const startFails = async (flows: string) => {
+    const dir = makeProject({
+      'berth.yml': `functions:\n  known:\n    handler: h.handler\nflows:\n${flows}`,
+      'h.mjs': 'export const handler = async () => ({});\n',
+    });
+    const run = await runCli(['start', dir, '--port', '0', '--data', path.join(dir, '.berth')], { timeoutMs: 20_000 });
+    assert.notEqual(run.code, 0, `berth start should have failed:\n${run.stdout}`);
+    return run.stderr;
+  };
+  const cases: [string, string, RegExp][] = [
+    ['an unknown function', '  f:\n    steps:\n      - id: a\n        function: ghost\n', /flows\.f\.steps\.0\.function: unknown function "ghost"/],
+    ['a missing code module', '  f:\n    steps:\n      - id: a\n        code: nowhere.mjs\n', /flows\.f\.steps\.0\.code: module not found: nowhere\.mjs/],
+    ['an expression that does not parse', '  f:\n    steps:\n      - id: a\n        function: known\n        if: "input.x >"\n', /flows\.f\.steps\.0\.if: expression "input\.x >" does not parse/],
+    ['a template that does not parse', '  f:\n    steps:\n      - id: a\n        http: { url: "{% input.( %}" }\n', /flows\.f\.steps\.0\.http: expression " input\.\( " does not parse/],
+    ['two steps with one id', '  f:\n    steps:\n      - id: a\n        function: known\n      - id: a\n        function: known\n', /flows\.f\.steps\.1\.id: step id "a" is used twice/],
+    ['a step doing two things', '  f:\n    steps:\n      - id: a\n        function: known\n        code: h.mjs\n', /flows\.f\.steps\.0: a step does exactly one thing: give it one of function, code, http, forEach \(it has function and code\)/],
+    ['a forEach without steps', '  f:\n    steps:\n      - id: a\n        forEach: input.items\n', /flows\.f\.steps\.0\.steps: a forEach step runs nested steps for each item/],
+  ];
+  for (const [what, flows, expected] of cases) {
+    test(what, async () => {
+      assert.match(await startFails(flows), expected);
+    });
+  }
+});
