@@ -2,5 +2,5 @@
 export type {
   EventWrite,
   MessageRecord,
-  QueueRecord, FunctionRecord, InvocationRecord, LogChunk, LogQuery, Store, StoredLog } from './types.js';
+  QueueRecord, FunctionRecord, InvocationRecord, LogChunk, LogQuery, SecretListing, SecretRecord, Store, StoredLog } from './types.js';
 export { openSqliteStore } from './sqlite/index.js';
