@@ -90,6 +90,29 @@ const definitions = {
     status: 400,
     message: (d) => `${d.problem}`,
   },
+  BERTH_ERR_MASTER_KEY: {
+    status: 500,
+    message: (d) =>
+      `${d.problem} Secrets are encrypted with a 32-byte master key: export BERTH_MASTER_KEY=$(openssl rand -hex 32) (64 hex characters, or 32 bytes in base64), or point BERTH_MASTER_KEY_FILE at a file holding one. Keep it outside the data directory and back it up: without it no secret can be read.`,
+  },
+  BERTH_ERR_INVALID_SECRET_NAME: {
+    status: 400,
+    message: (d) => `Invalid secret name "${d.name}": use 1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit.`,
+  },
+  BERTH_ERR_SECRET_NOT_FOUND: {
+    status: 404,
+    message: (d) =>
+      `Tenant "${d.tenant}" has no secret "${d.name}". Set it with \`berth secrets set ${d.tenant} ${d.name}\` (the value is read from stdin), or list the tenant's secrets with \`berth secrets list ${d.tenant}\`.`,
+  },
+  BERTH_ERR_SECRET_UNREADABLE: {
+    status: 500,
+    message: (d) => `Secret "${d.name}" of tenant "${d.tenant}" cannot be decrypted: ${d.problem}`,
+  },
+  BERTH_ERR_OAUTH_REFRESH_FAILED: {
+    status: 502,
+    message: (d) =>
+      `Refreshing the access token of OAuth2 connection "${d.name}" (tenant "${d.tenant}") failed: ${d.url} ${d.problem}. Check the connection's client id and secret; if the refresh token was revoked or has expired, authorise again and store the new one with \`berth secrets set-oauth2 ${d.tenant} ${d.name} ...\`.`,
+  },
 } satisfies Record<string, ErrorDefinition>;
 
 export type BerthErrorCode = keyof typeof definitions;

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../package-root.js';
 import { formatError, invoke, limits, logs, ls, sendMessage, start } from './commands.js';
 import { flow } from './flow-commands.js';
+import { secrets } from './secrets.js';
 
 const USAGE = `Usage: berth <command> [options]
 
@@ -43,6 +44,20 @@ Commands:
   limits set K=V ...     Change limits live: account.concurrency=50 api.reserved=3
                          api.max=10 api.tenant=2 group.etl.max=100 account.syncWait=500
                          ("none" removes a limit); persisted, in force within a second
+  secrets set <tenant> <name> [value]
+                         Store a secret, encrypted; the value is read from stdin
+                         when omitted or "-" (so it stays out of shell history)
+  secrets get <tenant> <name>    Print it (an OAuth2 connection: a valid access token)
+  secrets list <tenant>  Names, kinds and update times; never values
+  secrets rm <tenant> <name>     Delete it
+  secrets set-oauth2 <tenant> <name>
+                         Store an OAuth2 connection; its access token is refreshed as needed
+      --token-url U --client-id I --client-secret S --refresh-token R
+      --scope S --client-auth basic|body (default basic)
+                         fields not given as flags are read from stdin as JSON
+      --dir D | --data DIR   the project, or its data directory (default: the project in .)
+                         set, get and set-oauth2 need the master key: BERTH_MASTER_KEY
+                         or BERTH_MASTER_KEY_FILE (README "Secrets")
 
   berth --version | --help`;
 
@@ -75,6 +90,12 @@ async function main(argv: string[]): Promise<number> {
       subject: { type: 'string' },
       group: { type: 'string' },
       delay: { type: 'string' },
+      'token-url': { type: 'string' },
+      'client-id': { type: 'string' },
+      'client-secret': { type: 'string' },
+      'refresh-token': { type: 'string' },
+      scope: { type: 'string' },
+      'client-auth': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -156,6 +177,20 @@ async function main(argv: string[]): Promise<number> {
         limit: numberFlag(values.limit, 'limit', 20),
         ...(values.url ? { url: values.url } : {}),
         ...(values.dir ? { dir: values.dir } : {}),
+      });
+    case 'secrets':
+      return secrets({
+        args: positionals.slice(1),
+        oauth2: {
+          tokenUrl: values['token-url'],
+          clientId: values['client-id'],
+          clientSecret: values['client-secret'],
+          refreshToken: values['refresh-token'],
+          scope: values.scope,
+          clientAuth: values['client-auth'],
+        },
+        ...(values.dir ? { dir: values.dir } : {}),
+        ...(values.data ? { dataDir: values.data } : {}),
       });
     case 'ls':
       return ls({ ...(values.url ? { url: values.url } : {}), ...(values.dir ? { dir: values.dir } : {}) });

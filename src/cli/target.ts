@@ -36,3 +36,19 @@ export async function request(url: string, init?: RequestInit): Promise<Response
     });
   }
 }
+
+/**
+ * The data directory of a command that works on the store itself, running server or not:
+ * --data, else the one the project's running instance uses, else <project>/.berth.
+ */
+export function resolveDataDir(options: { dir?: string; dataDir?: string }, command: string): string {
+  if (options.dataDir) return path.resolve(options.dataDir);
+  const dir = path.resolve(options.dir ?? '.');
+  if (!findConfigFile(dir)) {
+    throw new BerthError('BERTH_ERR_BAD_REQUEST', {
+      field: `\`berth ${command}\``,
+      problem: `needs a project, and there is no berth.yml in ${dir}. Run it in the project's directory, or pass --dir <project> or --data <data directory>.`,
+    });
+  }
+  return liveInstances().find((instance) => instance.dir === dir)?.dataDir ?? path.join(dir, '.berth');
+}

@@ -7,17 +7,16 @@ import { BerthError } from '../errors.js';
 import { invocationId } from '../ids.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
+import { checkTenantId } from '../tenant-id.js';
 import type { FunctionSpec, InvocationRequest, InvocationResult, LimitSet, Trigger } from '../types.js';
 import { Admission, type Permit } from './admission.js';
 import { formatInvocationLog } from './log-format.js';
 import { Recorder } from './recorder.js';
 
-const TENANT_ID = /^[A-Za-z0-9._:/=+\-@]{1,128}$/;
-
 /** Throws unless `tenantId` is well-formed and the function's isolation allows running per tenant. */
 export function checkTenant(spec: FunctionSpec, tenantId: string | undefined): void {
   if (tenantId === undefined) return;
-  if (!TENANT_ID.test(tenantId)) throw new BerthError('BERTH_ERR_INVALID_TENANT', { tenant: tenantId });
+  checkTenantId(tenantId);
   if (spec.isolation === 'warm') throw new BerthError('BERTH_ERR_TENANT_NOT_ALLOWED', { fn: spec.name, tenant: tenantId });
 }
 

@@ -9,6 +9,8 @@ export type {
   LogQuery,
   MessageRecord,
   QueueRecord,
+  SecretListing,
+  SecretRecord,
   Store,
   StoredLog,
   StoredValue,

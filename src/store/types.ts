@@ -118,6 +118,23 @@ export type EventWrite =
   | { op: 'flowRun'; run: FlowRunRecord }
   | { op: 'flowStep'; step: FlowStepRecord };
 
+/** A secret as stored: sealed by src/secrets, so the store only ever holds ciphertext. */
+export interface SecretRecord {
+  tenant: string;
+  name: string;
+  /** What the plaintext is (`value`, `oauth2`); bound into the ciphertext, so it cannot be relabelled. */
+  kind: string;
+  ciphertext: Buffer;
+  iv: Buffer;
+  tag: Buffer;
+  /** Fingerprint of the master key that sealed it, to tell a wrong key from a damaged value. */
+  keyId: string;
+  updatedAt: number;
+}
+
+/** What listing secrets shows: never the value, sealed or not. */
+export type SecretListing = Pick<SecretRecord, 'name' | 'kind' | 'updatedAt'>;
+
 /**
  * Everything Berth persists goes through this interface, so the embedded SQLite
  * store and a shared PostgreSQL store can pass one conformance suite.
@@ -152,4 +169,11 @@ export interface Store {
   /** Runs a crash or restart interrupted, oldest first. */
   runningFlowRuns(): Promise<FlowRunRecord[]>;
   close(): Promise<void>;
+  /** Inserts or replaces the secret (tenant, name). */
+  putSecret(secret: SecretRecord): Promise<void>;
+  getSecret(tenant: string, name: string): Promise<SecretRecord | undefined>;
+  /** One tenant's secrets, by name. */
+  listSecrets(tenant: string): Promise<SecretListing[]>;
+  /** Whether there was a secret to delete. */
+  deleteSecret(tenant: string, name: string): Promise<boolean>;
 }

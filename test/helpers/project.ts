@@ -29,8 +29,17 @@ export interface RunResult {
   stderr: string;
 }
 
+export interface CliOptions {
+  cwd?: string;
+  home?: string;
+  /** Variables added to (or, when undefined, removed from) the test's environment. */
+  env?: Record<string, string | undefined>;
+  /** Written to the command's stdin, which is then closed; without it stdin is empty. */
+  input?: string;
+}
+
 /** Runs `berth <args>` to completion. */
-export function runCli(args: string[], options: { cwd?: string; home?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runCli(args: string[], options: CliOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
   const cli = spawnCli(args, options);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -54,12 +63,13 @@ export interface SpawnedCli {
 }
 
 /** Starts `berth <args>` without waiting for it to finish. */
-export function spawnCli(args: string[], options: { cwd?: string; home?: string } = {}): SpawnedCli {
+export function spawnCli(args: string[], options: CliOptions = {}): SpawnedCli {
   const child = spawn(process.execPath, [berthBin, ...args], {
     cwd: options.cwd ?? repoRoot,
-    env: { ...process.env, BERTH_HOME: options.home ?? berthHome() },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BERTH_HOME: options.home ?? berthHome(), ...options.env },
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.input !== undefined) child.stdin!.end(options.input);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { FunctionRecord, InvocationRecord, LogChunk, Store } from '../../src/store/index.js';
+import type { FunctionRecord, InvocationRecord, LogChunk, SecretRecord, Store } from '../../src/store/index.js';
 
 export interface ConformanceOptions {
   /** Closes `store` and opens the same data again, as a restart would. Enables the persistence test. */
@@ -193,5 +193,44 @@ export function storeConformance(name: string, open: () => Promise<Store>, optio
           return reopened;
         }));
     }
+
+    test('secrets: put, get, replace, list by tenant and delete, the sealed bytes unchanged', () =>
+      withStore(open, async (store) => {
+        const bytes = (n: number, fill: number) => Buffer.alloc(n, fill);
+        const secret = (tenant: string, name: string, fill: number, updatedAt: number): SecretRecord => ({
+          tenant,
+          name,
+          kind: 'value',
+          ciphertext: Buffer.from([0, fill, 255, 10, 13]),
+          iv: bytes(12, fill),
+          tag: bytes(16, fill),
+          keyId: 'abcdef0123456789',
+          updatedAt,
+        });
+        const a = secret('acme', 'token', 1, 1000);
+        await store.putSecret(a);
+        await store.putSecret(secret('acme', 'api-key', 2, 2000));
+        await store.putSecret(secret('globex', 'token', 3, 3000));
+        assert.deepEqual(await store.getSecret('acme', 'token'), a);
+        assert.equal(await store.getSecret('acme', 'nothing'), undefined);
+        assert.equal(await store.getSecret('initech', 'token'), undefined);
+
+        const replaced = { ...secret('acme', 'token', 4, 4000), kind: 'oauth2', keyId: '0123456789abcdef' };
+        await store.putSecret(replaced);
+        assert.deepEqual(await store.getSecret('acme', 'token'), replaced);
+        assert.deepEqual(await store.getSecret('globex', 'token'), secret('globex', 'token', 3, 3000), 'same name, other tenant: untouched');
+
+        assert.deepEqual(await store.listSecrets('acme'), [
+          { name: 'api-key', kind: 'value', updatedAt: 2000 },
+          { name: 'token', kind: 'oauth2', updatedAt: 4000 },
+        ]);
+        assert.deepEqual(await store.listSecrets('initech'), []);
+
+        assert.equal(await store.deleteSecret('acme', 'token'), true);
+        assert.equal(await store.deleteSecret('acme', 'token'), false);
+        assert.equal(await store.getSecret('acme', 'token'), undefined);
+        assert.deepEqual((await store.listSecrets('acme')).map((s) => s.name), ['api-key']);
+        assert.equal((await store.listSecrets('globex')).length, 1);
+      }));
   });
 }

@@ -13,6 +13,8 @@ import type {
   LogQuery,
   MessageRecord,
   QueueRecord,
+  SecretListing,
+  SecretRecord,
   Store,
   StoredLog,
 } from '../types.js';
@@ -233,6 +235,32 @@ class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.db.close();
+  }
+
+  async putSecret(secret: SecretRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO secrets (tenant, name, kind, ciphertext, iv, tag, key_id, updated_at)
+         VALUES (@tenant, @name, @kind, @ciphertext, @iv, @tag, @keyId, @updatedAt)
+         ON CONFLICT (tenant, name) DO UPDATE SET kind = excluded.kind, ciphertext = excluded.ciphertext, iv = excluded.iv,
+           tag = excluded.tag, key_id = excluded.key_id, updated_at = excluded.updated_at`,
+      )
+      .run(secret);
+  }
+
+  async getSecret(tenant: string, name: string): Promise<SecretRecord | undefined> {
+    const row = this.db
+      .prepare('SELECT tenant, name, kind, ciphertext, iv, tag, key_id AS keyId, updated_at AS updatedAt FROM secrets WHERE tenant = ? AND name = ?')
+      .get(tenant, name);
+    return row as SecretRecord | undefined;
+  }
+
+  async listSecrets(tenant: string): Promise<SecretListing[]> {
+    return this.db.prepare('SELECT name, kind, updated_at AS updatedAt FROM secrets WHERE tenant = ? ORDER BY name').all(tenant) as SecretListing[];
+  }
+
+  async deleteSecret(tenant: string, name: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM secrets WHERE tenant = ? AND name = ?').run(tenant, name).changes > 0;
   }
 }
 
