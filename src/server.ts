@@ -15,6 +15,7 @@ import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
 import { bundleFunctions, Runtime } from './runtime/index.js';
 import { FlowEngine } from './flows/engine.js';
+import { SecretStore } from './secrets/index.js';
 import { Scaling } from './scaling/index.js';
 import { openSqliteStore, type Store } from './store/index.js';
 import type { ProjectSpec } from './types.js';
@@ -96,10 +97,16 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     journal: events.journal,
     blobs: events.blobs,
     dispatcher,
+    secrets: new SecretStore(store),
+    publish: (topic, message, subject) => events.topics.publish(topic, { message, subject }),
     inlineThresholdBytes: project.events.inlineThresholdBytes,
     onError: (err) => logger.error({ err }, 'flow run failed inside Berth'),
   });
   flows.deploy(project.flows);
+  await flows.checkSecrets(path.relative(process.cwd(), project.configFile) || project.configFile).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
   if (background) {
     const resumed = await flows.resume();
     if (resumed > 0) progress(`resuming ${resumed} interrupted flow run${resumed === 1 ? '' : 's'}`);

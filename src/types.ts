@@ -186,6 +186,10 @@ export interface InvocationRequest {
   id?: string;
   /** 1 for the first delivery of an event, 2 for its first retry, ... */
   attempt?: number;
+  /** Secrets handed to the handler as `context.secrets` (flow steps that declare them). */
+  secrets?: Record<string, string>;
+  /** Applied to the invocation's log and error before they are recorded or returned. */
+  redact?: (text: string) => string;
 }
 
 export type Trigger = 'http' | 'invoke-api' | 'cli' | 'async' | 'queue' | 'topic' | 'schedule' | 'webhook' | 'service' | 'flow';

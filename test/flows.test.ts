@@ -103,6 +103,7 @@ flows:
         retries: 2
         retryDelay: 50ms
   failing:
+    alerts: { webhook: "API_URL/alerts", retries: 3 }
     steps:
       - id: first
         code: customer/step.mjs
@@ -126,6 +127,7 @@ flows:
   let apiUrl: string;
   let dir: string;
   const posted: { headers: Record<string, unknown>; body: any }[] = [];
+  const alerts: { at: number; body: any }[] = [];
   let concurrentFetches = 0;
   let peakFetches = 0;
 
@@ -148,6 +150,12 @@ flows:
           }, 30);
           return;
         }
+        if (req.url === '/alerts' && req.method === 'POST') {
+          alerts.push({ at: Date.now(), body: JSON.parse(body) });
+          // The first delivery fails: the alert must be retried.
+          res.statusCode = alerts.length === 1 ? 503 : 200;
+          return res.end();
+        }
         if (req.url === '/results' && req.method === 'POST') {
           posted.push({ headers: req.headers, body: JSON.parse(body) });
           res.setHeader('content-type', 'application/json');
@@ -160,7 +168,7 @@ flows:
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
     dir = projectWithRecords({
-      'berth.yml': BERTH_YML,
+      'berth.yml': BERTH_YML.replace('API_URL', apiUrl),
       'fns.mjs': 'export const enrich = async (e) => ({ ...e, enriched: true });\n',
       'customer/transform.mjs': 'export const handler = async (e) => ({ name: e.name, length: e.text.length, upper: e.text.toUpperCase() });\n',
       'customer/step.mjs': STEP_CODE,
@@ -243,6 +251,15 @@ flows:
     assert.match(run.error!.errorMessage, /not yet, attempt 2/);
     assert.equal(stepOf(run, 'broken').attempts, 2, 'retries: 1 means two attempts');
     assert.equal(run.steps.some((s) => s.step === 'after'), false);
+
+    // The alert goes to the webhook off the run's path, and is retried when the webhook fails.
+    const delivered = await waitFor(() => (alerts.length >= 2 ? alerts : undefined), { what: 'the alert, delivered a second time after a 503', timeoutMs: 10_000 });
+    const alert = JSON.parse(delivered[1]!.body.Message);
+    assert.equal(delivered[1]!.body.Subject, 'Flow failing failed at step broken');
+    assert.equal(alert.type, 'berth.flow.run.failed');
+    assert.equal(alert.runId, run.id);
+    assert.deepEqual(alert.error, run.error);
+    assert.equal(delivered[0]!.body.MessageId, delivered[1]!.body.MessageId, 'the same alert, retried');
   });
 
   test('a multi-MB result goes to the blob store and reaches the next step intact', async () => {
@@ -382,4 +399,115 @@ describe('flows that cannot work stop berth start and name the field', () => {
       assert.match(await startFails(flows), expected);
     });
   }
+});
+
+describe('secrets in flows', () => {
+  const KEY = 'a'.repeat(64);
+  const TOKEN = 'tok-8f3b2c1d9e7a';
+  const BERTH_YML = `
+flows:
+  sync:
+    tenant: acme
+    steps:
+      - id: call
+        http:
+          url: "{% input.api %}"
+          headers: { authorization: "{% 'Bearer ' & secrets.API_TOKEN %}" }
+        secrets: [API_TOKEN]
+      - id: leak
+        code: leaky.mjs
+        secrets: [API_TOKEN]
+  perCustomer:
+    tenant: "{% input.customer %}"
+    steps:
+      - id: use
+        code: leaky.mjs
+        secrets: [API_TOKEN]
+`;
+  const LEAKY = `
+export const handler = async (event, context) => {
+  console.log('the token is', context.secrets.API_TOKEN);
+  return { token: context.secrets.API_TOKEN, keys: Object.keys(context) .includes('secrets') };
+};
+`;
+  let api: Server;
+  let apiUrl: string;
+  const seen: string[] = [];
+
+  before(async () => {
+    api = createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ ok: true }));
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  });
+  after(() => api?.close());
+
+  const project = () => makeProject({ 'berth.yml': BERTH_YML, 'leaky.mjs': LEAKY });
+  const setSecret = async (dir: string, tenant: string) => {
+    const set = await runCli(['secrets', 'set', tenant, 'API_TOKEN', TOKEN, '--dir', dir], { env: { BERTH_MASTER_KEY: KEY } });
+    assert.equal(set.code, 0, set.stderr);
+  };
+
+  test('steps get the secrets they declare; the history and the logs never show them', async () => {
+    const dir = project();
+    await setSecret(dir, 'acme');
+    const berth = await startBerth(dir, { env: { BERTH_MASTER_KEY: KEY } });
+    try {
+      const run = await runFlow(berth.url, 'sync', { api: apiUrl });
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      assert.deepEqual(seen, [`Bearer ${TOKEN}`], 'the http step sent the secret');
+      assert.deepEqual(stepOf(run, 'leak').output, { token: '***', keys: false }, 'the code step had it; the history has it redacted');
+      assert.deepEqual(run.output, { token: '***', keys: false });
+      const log = await storedLogOf(berth.url, 'flow.sync.leak', stepOf(run, 'leak').invocationId!);
+      assert.match(log.text, /the token is \*\*\*/);
+      assert.doesNotMatch(log.text, new RegExp(TOKEN));
+      const shown = await (await fetch(`${berth.url}/_berth/flow-runs/${run.id}`)).text();
+      assert.doesNotMatch(shown, new RegExp(TOKEN));
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  test("a tenant taken from the input gets its own secrets; one without them fails its step, naming the secret", async () => {
+    const dir = project();
+    await setSecret(dir, 'acme');
+    await setSecret(dir, 'globex');
+    const berth = await startBerth(dir, { env: { BERTH_MASTER_KEY: KEY } });
+    try {
+      assert.equal((await runFlow(berth.url, 'perCustomer', { customer: 'globex' })).status, 'succeeded');
+      const missing = await runFlow(berth.url, 'perCustomer', { customer: 'initech' });
+      assert.equal(missing.status, 'failed');
+      assert.equal(missing.error!.errorType, 'Berth.SecretError');
+      assert.match(missing.error!.errorMessage, /API_TOKEN/);
+      assert.match(missing.error!.errorMessage, /initech/);
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  test('a fixed tenant without a declared secret stops berth start, naming it and how to set it', async () => {
+    const dir = project();
+    const run = await runCli(['start', dir, '--port', '0', '--data', path.join(dir, '.berth')], { env: { BERTH_MASTER_KEY: KEY }, timeoutMs: 20_000 });
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /flows\.sync: tenant "acme" has no secret "API_TOKEN"; set it with `berth secrets set acme API_TOKEN`/);
+  });
+
+  test('without a master key, runs of flows that need secrets are refused with how to set one', async () => {
+    const dir = project();
+    await setSecret(dir, 'acme');
+    const berth = await startBerth(dir, { env: { BERTH_MASTER_KEY: '' } });
+    try {
+      const response = await fetch(`${berth.url}/_berth/flows/sync/runs?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: { api: apiUrl } }) });
+      const body = (await response.json()) as { code: string; message: string };
+      assert.equal(body.code, 'BERTH_ERR_MASTER_KEY');
+      assert.match(body.message, /export BERTH_MASTER_KEY=\$\(openssl rand -hex 32\)/);
+      const runs = (await (await fetch(`${berth.url}/_berth/flows/sync/runs`)).json()) as { runs: unknown[] };
+      assert.equal(runs.runs.length, 0, 'nothing was started');
+    } finally {
+      await berth.stop();
+    }
+  });
 });

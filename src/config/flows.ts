@@ -8,7 +8,7 @@ import path from 'node:path';
 import jsonata from 'jsonata';
 import { templateExpressions } from '../flows/expressions.js';
 import type { FlowSpec, StepSpec } from '../flows/types.js';
-import type { FunctionSpec } from '../types.js';
+import type { FunctionSpec, TopicSpec } from '../types.js';
 import { parseDuration } from './index.js';
 import { defaults, type RawConfig, type RawFlowStep } from './schema.js';
 
@@ -29,6 +29,7 @@ export function buildFlows(
   dir: string,
   raw: RawConfig,
   functions: Map<string, FunctionSpec>,
+  topics: Map<string, TopicSpec>,
   codeFunction: (name: string, file: string, timeoutSeconds: number) => FunctionSpec,
   problems: Problem[],
 ): Map<string, FlowSpec> {
@@ -36,8 +37,20 @@ export function buildFlows(
   for (const [name, rawFlow] of Object.entries(raw.flows ?? {})) {
     const at = ['flows', name];
     if (rawFlow.tenant !== undefined) checkTemplate(rawFlow.tenant, [...at, 'tenant'], problems);
+    const secrets = new Set<string>();
     const steps = buildSteps(rawFlow.steps, '', [...at, 'steps']);
-    flows.set(name, { name, description: rawFlow.description ?? '', ...(rawFlow.tenant !== undefined ? { tenant: rawFlow.tenant } : {}), steps });
+    if (secrets.size > 0 && rawFlow.tenant === undefined) {
+      problems.push({ path: [...at, 'tenant'], message: `steps use secrets (${[...secrets].join(', ')}), which belong to a tenant; give the flow a tenant, e.g. tenant: acme or tenant: "{% input.customer %}"` });
+    }
+    const alertTopic = rawFlow.alerts && alertsTopic(name, rawFlow.alerts, topics, [...at, 'alerts'], problems);
+    flows.set(name, {
+      name,
+      description: rawFlow.description ?? '',
+      ...(rawFlow.tenant !== undefined ? { tenant: rawFlow.tenant } : {}),
+      steps,
+      secrets: [...secrets],
+      ...(alertTopic ? { alertTopic } : {}),
+    });
 
     function buildSteps(list: RawFlowStep[], prefix: string, listAt: (string | number)[]): StepSpec[] {
       const seen = new Set<string>();
@@ -63,7 +76,10 @@ export function buildFlows(
           retries: step.retries ?? defaults.flowStep.retries,
           retryDelaySeconds: step.retryDelay !== undefined ? parseDuration(step.retryDelay) : defaults.flowStep.retryDelaySeconds,
           timeoutSeconds: step.timeout !== undefined ? parseDuration(step.timeout) : defaults.flowStep.timeoutSeconds,
+          secrets: step.secrets ?? [],
         };
+        for (const secret of common.secrets) secrets.add(secret);
+        if (step.secrets !== undefined && step.forEach !== undefined) problems.push({ path: [...stepAt, 'secrets'], message: 'a forEach step runs no code of its own; declare secrets on the nested steps that use them' });
         if (step.function !== undefined) {
           if (!Object.hasOwn(raw.functions, step.function)) {
             problems.push({ path: [...stepAt, 'function'], message: `unknown function "${step.function}"; declare it under functions: in berth.yml` });
@@ -103,6 +119,26 @@ export function buildFlows(
     }
   }
   return flows;
+}
+
+/**
+ * Alerts ride on a topic of their own with the webhook as its HTTP subscriber: published in the
+ * run's last commit, delivered off the run's path, retried with backoff like any subscription.
+ */
+function alertsTopic(
+  flow: string,
+  alerts: { webhook: string; retries?: number | undefined },
+  topics: Map<string, TopicSpec>,
+  at: (string | number)[],
+  problems: Problem[],
+): string | undefined {
+  const name = `flow-alerts-${flow}`;
+  if (topics.has(name)) {
+    problems.push({ path: at, message: `topic "${name}" carries this flow's alerts; rename the topic declared under topics:` });
+    return undefined;
+  }
+  topics.set(name, { name, subscriptions: [{ http: alerts.webhook, retries: alerts.retries ?? defaults.httpSubscriptionRetries }] });
+  return name;
 }
 
 /** A code step's module: `customers/acme/transform.ts`, or without its extension. */

@@ -277,7 +277,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     timeoutSeconds,
     prewarm: 0,
   });
-  const flows = buildFlows(dir, raw, functions, codeFunction, problems);
+  const flows = buildFlows(dir, raw, functions, topics, codeFunction, problems);
 
   const declared = { queue: queues, topic: topics, function: raw.functions };
   for (const ref of references) {

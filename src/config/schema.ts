@@ -236,6 +236,7 @@ const flowStep: z.ZodType<RawFlowStep> = z.lazy(() =>
     steps: z.array(flowStep).optional(),
     if: z.string().optional(),
     input: z.unknown().optional(),
+    secrets: z.array(z.string(), { error: 'expected a list of secret names, e.g. [DROPBOX_TOKEN]' }).optional(),
     retries: z.number().int().min(0).max(100, { error: 'expected 0 to 100 retries' }).optional(),
     retryDelay: duration.optional(),
     timeout: duration.optional(),
@@ -252,6 +253,7 @@ export interface RawFlowStep {
   steps?: RawFlowStep[] | undefined;
   if?: string | undefined;
   input?: unknown;
+  secrets?: string[] | undefined;
   retries?: number | undefined;
   retryDelay?: number | string | undefined;
   timeout?: number | string | undefined;
@@ -260,6 +262,12 @@ export interface RawFlowStep {
 const flow = z.strictObject({
   description: z.string().optional(),
   tenant: z.string().optional(),
+  alerts: z
+    .strictObject({
+      webhook: z.url({ error: 'expected the URL failed runs are posted to, e.g. https://hooks.example.com/berth' }),
+      retries: z.number().int().min(0).max(100).optional(),
+    })
+    .optional(),
   steps: z.array(flowStep, { error: 'expected a list of steps' }).min(1, { error: 'a flow needs at least one step' }),
 });
 

@@ -61,7 +61,15 @@ export class Dispatcher {
       const attempt = request.attempt ?? 1;
       const startedAt = Date.now();
       const started = performance.now();
-      const message = { id, attempt, event: request.event, timeoutMs: spec.timeoutSeconds * 1000, tenantId, clientContext: request.clientContext };
+      const message = {
+        id,
+        attempt,
+        event: request.event,
+        timeoutMs: spec.timeoutSeconds * 1000,
+        tenantId,
+        clientContext: request.clientContext,
+        ...(request.secrets ? { secrets: request.secrets } : {}),
+      };
       let init;
       let outcome;
       // An invocation queued behind one that crashed its environment never started: run it on another.
@@ -86,7 +94,9 @@ export class Dispatcher {
       };
       const trailer =
         outcome.status === 'timed_out' ? `${new Date().toISOString()} ${id} Task timed out after ${spec.timeoutSeconds.toFixed(2)} seconds\n` : '';
-      const log = formatInvocationLog({ initLog: init?.log, output: outcome.log, trailer, report });
+      const redact = request.redact ?? ((text: string) => text);
+      const log = redact(formatInvocationLog({ initLog: init?.log, output: outcome.log, trailer, report }));
+      const error = outcome.error && { ...outcome.error, errorMessage: redact(outcome.error.errorMessage) };
 
       this.recorder.record(
         {
@@ -101,8 +111,8 @@ export class Dispatcher {
           billedMs: report.billedMs,
           initDurationMs: report.initDurationMs ?? null,
           maxMemoryMb: outcome.maxMemoryMb,
-          errorType: outcome.error?.errorType ?? null,
-          errorMessage: outcome.error?.errorMessage ?? null,
+          errorType: error?.errorType ?? null,
+          errorMessage: error?.errorMessage ?? null,
         },
         { invocationId: id, functionName: spec.name, tenantId: tenantId ?? null, ts: startedAt, text: log },
       );
@@ -112,7 +122,7 @@ export class Dispatcher {
         attempt,
         functionName: spec.name,
         status: outcome.status,
-        ...(outcome.error ? { error: outcome.error } : { payload: outcome.payload }),
+        ...(error ? { error } : { payload: outcome.payload }),
         durationMs,
         billedMs: report.billedMs,
         ...(report.initDurationMs !== undefined ? { initDurationMs: report.initDurationMs } : {}),

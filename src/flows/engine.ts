@@ -13,6 +13,8 @@ import { BerthError } from '../errors.js';
 import type { BlobStore } from '../events/blobs.js';
 import type { Journal } from '../events/journal.js';
 import { invocationId } from '../ids.js';
+import { loadMasterKey } from '../secrets/crypto.js';
+import { Redactor, type SecretStore } from '../secrets/index.js';
 import type { FlowRunRecord, FlowStepRecord, Store, StoredValue } from '../store/index.js';
 import { evaluate, render } from './expressions.js';
 import { StepFailure } from './errors.js';
@@ -24,6 +26,9 @@ export interface FlowEngineOptions {
   journal: Journal;
   blobs: BlobStore;
   dispatcher: Dispatcher;
+  secrets: SecretStore;
+  /** Publishes to a topic (a failed run's alert); durable once the next commit is. */
+  publish: (topic: string, message: string, subject: string) => Promise<unknown>;
   /** Values above this many bytes go to the blob store. */
   inlineThresholdBytes: number;
   onError: (err: unknown) => void;
@@ -46,6 +51,8 @@ interface Scope {
   previous: unknown;
   item?: unknown;
   index?: number;
+  /** Only while a step that declares secrets renders its request. */
+  secrets?: Record<string, string>;
 }
 
 export class FlowEngine {
@@ -68,6 +75,8 @@ export class FlowEngine {
     const spec = this.flows.get(flowName);
     if (!spec) throw new BerthError('BERTH_ERR_FLOW_NOT_FOUND', { flow: flowName });
     if (this.stopping) throw new BerthError('BERTH_ERR_SHUTTING_DOWN');
+    // Refused before anything is recorded: without the key no step could read its secrets.
+    if (spec.secrets.length > 0) loadMasterKey();
     const tenant = options.tenantId ?? (spec.tenant !== undefined ? await this.tenantOf(spec, input) : undefined);
     const id = invocationId();
     const run: FlowRunRecord = {
@@ -85,6 +94,22 @@ export class FlowEngine {
     this.options.journal.write({ op: 'flowRun', run });
     await this.options.journal.commit();
     return { runId: id, done: this.execute(spec, run, input, new Map()) };
+  }
+
+  /**
+   * Secrets that flows with a fixed tenant declare but that tenant does not have: a startup
+   * error naming them. (A tenant taken from the input is known only when a run starts.)
+   */
+  async checkSecrets(configFile: string): Promise<void> {
+    const problems: string[] = [];
+    for (const flow of this.flows.values()) {
+      if (flow.secrets.length === 0 || flow.tenant === undefined || flow.tenant.includes('{%')) continue;
+      const held = new Set((await this.options.secrets.list(flow.tenant)).map((secret) => secret.name));
+      for (const name of flow.secrets) {
+        if (!held.has(name)) problems.push(`flows.${flow.name}: tenant "${flow.tenant}" has no secret "${name}"; set it with \`berth secrets set ${flow.tenant} ${name}\``);
+      }
+    }
+    if (problems.length > 0) throw new BerthError('BERTH_ERR_CONFIG_INVALID', { where: configFile, problem: problems.join('\n') });
   }
 
   /** Picks up the runs a crash or stop left running. */
@@ -133,7 +158,7 @@ export class FlowEngine {
     const done = execution
       .runList(spec.steps, { input, steps: {}, tenant: run.tenantId, previous: input }, '')
       .then(
-        (output) => this.finish(run, output),
+        (output) => this.finish(run, output, undefined, spec, execution.redactor()),
         (err: unknown) => {
           if (err instanceof Interrupted) return run;
           if (!(err instanceof StepFailure)) this.options.onError(err);
@@ -145,17 +170,34 @@ export class FlowEngine {
     return done;
   }
 
-  private async finish(run: FlowRunRecord, output: unknown, failure?: StepFailure): Promise<FlowRunRecord> {
+  private async finish(run: FlowRunRecord, output: unknown, failure?: StepFailure, spec = this.flows.get(run.flow), redactor?: Redactor): Promise<FlowRunRecord> {
     const finished: FlowRunRecord = {
       ...run,
       status: failure ? 'failed' : 'succeeded',
-      output: failure ? EMPTY : await this.storeValue(`flow-${run.id}-output`, output, 'output'),
+      output: failure ? EMPTY : await this.storeValue(`flow-${run.id}-output`, output, 'output', redactor),
       error: failure ? JSON.stringify({ step: failure.step, errorType: failure.errorType, errorMessage: failure.errorMessage }) : null,
       finishedAt: Date.now(),
     };
     this.options.journal.write({ op: 'flowRun', run: finished });
+    if (failure && spec?.alertTopic) this.alert(spec.alertTopic, finished, failure);
     await this.options.journal.commit();
     return finished;
+  }
+
+  /** Issued with the run's last write, so both commit together; delivery never holds up a run. */
+  private alert(topic: string, run: FlowRunRecord, failure: StepFailure): void {
+    const alert = {
+      type: 'berth.flow.run.failed',
+      flow: run.flow,
+      runId: run.id,
+      tenant: run.tenantId,
+      trigger: run.trigger,
+      error: { step: failure.step, errorType: failure.errorType, errorMessage: failure.errorMessage },
+      createdAt: new Date(run.createdAt).toISOString(),
+      finishedAt: new Date(run.finishedAt!).toISOString(),
+      run: `/_berth/flow-runs/${run.id}`,
+    };
+    this.options.publish(topic, JSON.stringify(alert), `Flow ${run.flow} failed at step ${failure.step}`).catch(this.options.onError);
   }
 
   get isStopping(): boolean {
@@ -163,10 +205,12 @@ export class FlowEngine {
   }
 
   /** Inline JSON, or a blob when large. A value that is not JSON is the step's error, not Berth's. */
-  async storeValue(key: string, value: unknown, what: string): Promise<StoredValue> {
+  async storeValue(key: string, value: unknown, what: string, redactor?: Redactor): Promise<StoredValue> {
     let json: string;
     try {
       json = JSON.stringify(value) ?? 'null';
+      // The history never holds a secret, even one a step returned.
+      if (redactor) json = redactor.redact(json);
     } catch (err) {
       throw Object.assign(new Error(`the ${what} cannot be stored as JSON: ${(err as Error).message}`), { errorType: 'Berth.NotSerializable' });
     }
@@ -180,6 +224,9 @@ const EMPTY: StoredValue = { json: null, blob: null };
 
 /** One run being executed: its steps in order, forEach items in parallel up to their limit. */
 class Execution {
+  /** Every secret value this run's steps were given, kept out of the run's own output. */
+  private readonly secretValues = new Set<string>();
+
   constructor(
     private readonly engine: FlowEngine,
     private readonly options: FlowEngineOptions,
@@ -187,6 +234,10 @@ class Execution {
     private readonly run: FlowRunRecord,
     private readonly completed: Map<string, FlowStepRecord>,
   ) {}
+
+  redactor(): Redactor | undefined {
+    return this.secretValues.size > 0 ? new Redactor(this.secretValues) : undefined;
+  }
 
   /** Runs steps one after the other; each gets the previous one's output unless it says otherwise. */
   async runList(steps: StepSpec[], scope: Scope, prefix: string): Promise<unknown> {
@@ -232,7 +283,10 @@ class Execution {
 
   /** Runs a step until it succeeds or has failed `retries + 1` times, with exponential backoff. */
   private async attempts(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, earlier: number): Promise<unknown> {
-    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`);
+    const secrets = step.secrets.length > 0 ? await this.secretsOf(step, path) : undefined;
+    for (const value of Object.values(secrets ?? {})) this.secretValues.add(value);
+    const redactor = secrets && new Redactor(Object.values(secrets));
+    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`, redactor);
     let failures = 0;
     for (let attempt = earlier + 1; ; attempt++) {
       const startedAt = Date.now();
@@ -240,15 +294,15 @@ class Execution {
       this.record({ ...base, status: 'running', output: EMPTY, error: null, invocationId: null, finishedAt: null });
       let invocation: string | null = null;
       try {
-        const result = await this.call(step, path, input, scope, attempt);
+        const result = await this.call(step, path, input, secrets ? { ...scope, secrets } : scope, attempt, redactor);
         invocation = result.invocationId;
-        const output = await this.engine.storeValue(this.blobKey(path, 'output'), result.output, `output of step ${path}`);
+        const output = await this.engine.storeValue(this.blobKey(path, 'output'), result.output, `output of step ${path}`, redactor);
         this.record({ ...base, status: 'succeeded', output, error: null, invocationId: invocation, finishedAt: Date.now() });
         // Durable before the next step starts.
         await this.options.journal.commit();
         return result.output;
       } catch (err) {
-        const failure = toStepFailure(path, err);
+        const failure = toStepFailure(path, err, redactor);
         invocation = (err as { invocationId?: string }).invocationId ?? invocation;
         if (++failures > step.retries || this.engine.isStopping) {
           await this.fail(path, attempt, storedInput, failure, invocation, startedAt);
@@ -262,7 +316,25 @@ class Execution {
     }
   }
 
-  private async call(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, attempt: number): Promise<{ output: unknown; invocationId: string | null }> {
+  /** The step's secrets for this run's tenant; one that cannot be had fails the step, saying which. */
+  private async secretsOf(step: StepSpec, path: string): Promise<Record<string, string>> {
+    try {
+      return await this.options.secrets.resolve(this.run.tenantId!, step.secrets);
+    } catch (err) {
+      const failure = new StepFailure(path, 'Berth.SecretError', (err as Error).message);
+      await this.fail(path, 0, EMPTY, failure);
+      throw failure;
+    }
+  }
+
+  private async call(
+    step: Exclude<StepSpec, ForEachStep>,
+    path: string,
+    input: unknown,
+    scope: Scope,
+    attempt: number,
+    redactor: Redactor | undefined,
+  ): Promise<{ output: unknown; invocationId: string | null }> {
     if (step.kind === 'http') {
       const request = await this.expression(path, () => render(step.request, scope) as Promise<typeof step.request>);
       return { output: await callHttp(path, request, input, step.timeoutSeconds), invocationId: null };
@@ -278,6 +350,8 @@ class Execution {
       id,
       attempt,
       clientContext: { flow: { name: this.spec.name, runId: this.run.id, step: path } },
+      ...(scope.secrets ? { secrets: scope.secrets } : {}),
+      ...(redactor ? { redact: (text: string) => redactor.redact(text) } : {}),
     });
     if (result.status !== 'succeeded') {
       throw Object.assign(new StepFailure(path, result.error?.errorType ?? 'Error', result.error?.errorMessage ?? result.status), { invocationId: id });
@@ -335,9 +409,9 @@ class Execution {
   }
 }
 
-function toStepFailure(path: string, err: unknown): StepFailure {
-  if (err instanceof StepFailure) return err;
-  return new StepFailure(path, (err as { errorType?: string }).errorType ?? 'Berth.StepError', (err as Error).message);
+function toStepFailure(path: string, err: unknown, redactor?: Redactor): StepFailure {
+  const failure = err instanceof StepFailure ? err : new StepFailure(path, (err as { errorType?: string }).errorType ?? 'Berth.StepError', (err as Error).message);
+  return redactor ? new StepFailure(failure.step, failure.errorType, redactor.redact(failure.errorMessage)) : failure;
 }
 
 function errorJson(failure: StepFailure): string {

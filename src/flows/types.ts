@@ -17,6 +17,8 @@ interface StepCommon {
   retries: number;
   retryDelaySeconds: number;
   timeoutSeconds: number;
+  /** The run's tenant's secrets this step gets: `secrets.NAME` in its expressions, `context.secrets` in its code. */
+  secrets: string[];
 }
 
 export interface FunctionStep extends StepCommon {
@@ -53,4 +55,8 @@ export interface FlowSpec {
   /** A fixed tenant, or a `{% ... %}` template over the input; customer code runs isolated per tenant. */
   tenant?: string;
   steps: StepSpec[];
+  /** Every secret a step declares, so a run that needs some can be refused before it starts. */
+  secrets: string[];
+  /** The topic a failed run is published to (its subscriber is the alerts webhook). */
+  alertTopic?: string;
 }

@@ -18,6 +18,8 @@ export interface InvokeMessage {
   timeoutMs: number;
   tenantId?: string;
   clientContext?: unknown;
+  /** A flow step's declared secrets, by name: `context.secrets`. */
+  secrets?: Record<string, string>;
 }
 
 /** Runs a service's start() export once; its output is logged under `id` for as long as the process lives. */

@@ -68,6 +68,8 @@ export function buildContext(message: InvokeMessage, deadlineMs: number, complet
   };
   if (message.tenantId !== undefined) context.tenantId = message.tenantId;
   if (message.clientContext !== undefined) context.clientContext = message.clientContext;
+  // Not enumerable: a handler that logs its context must not print them.
+  if (message.secrets !== undefined) Object.defineProperty(context, 'secrets', { value: message.secrets, enumerable: false });
 
   const callback: Callback = once((error?: unknown, result?: unknown) => {
     if (error !== undefined && error !== null) complete.now(error, undefined);
