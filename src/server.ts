@@ -15,6 +15,7 @@ import { createGateway, RouteTable } from './gateway/index.js';
 import { registerInstance, updateInstance, type InstanceInfo } from './instances.js';
 import { bundleFunctions, Runtime } from './runtime/index.js';
 import { FlowEngine } from './flows/engine.js';
+import { FlowTriggers } from './flows/triggers.js';
 import { SecretStore } from './secrets/index.js';
 import { Scaling } from './scaling/index.js';
 import { openSqliteStore, type Store } from './store/index.js';
@@ -107,6 +108,10 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     await store.close();
     throw err;
   });
+  const flowTriggers = background
+    ? await FlowTriggers.open({ engine: flows, store, journal: events.journal, queues: events.queues, onError: (err) => logger.error({ err }, 'starting a flow run failed') })
+    : undefined;
+  flowTriggers?.deploy([...project.flows.values()]);
   if (background) {
     const resumed = await flows.resume();
     if (resumed > 0) progress(`resuming ${resumed} interrupted flow run${resumed === 1 ? '' : 's'}`);
@@ -134,13 +139,16 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
       limits.deploy(next);
       events.deploy(next);
       flows.deploy(next.flows);
+      flowTriggers?.deploy([...next.flows.values()]);
       scaling?.deploy([...next.functions.values()]);
       project = next;
       return next;
     },
     async close() {
       // Flows, services and consumers first: what they are running finishes and is recorded.
+      // Runs stop at their next step (and resume at the next start) before their triggers stop.
       await flows.stop();
+      await flowTriggers?.stop();
       await scaling?.stop();
       await events.stop();
       await dispatcher.drain();
@@ -169,7 +177,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? 3000;
   const berth = await openBerth(options);
-  let routes = new RouteTable(berth.runtime.functions());
+  let routes = new RouteTable(berth.runtime.functions(), berth.flows.list());
   const app = createGateway({
     runtime: berth.runtime,
     dispatcher: berth.dispatcher,
@@ -219,7 +227,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     url,
     async reload() {
       const next = await berth.reload();
-      routes = new RouteTable(berth.runtime.functions());
+      routes = new RouteTable(berth.runtime.functions(), berth.flows.list());
       updateInstance({ ...info, functions: [...next.functions.keys()] });
       return next;
     },

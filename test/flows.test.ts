@@ -4,6 +4,7 @@
  * retries, failures, large results, resumption after kill -9, and isolation between tenants.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -509,5 +510,91 @@ export const handler = async (event, context) => {
     } finally {
       await berth.stop();
     }
+  });
+});
+
+describe('webhooks, queue messages and schedules start flow runs', () => {
+  const BERTH_YML = `
+queues:
+  jobs: {}
+flows:
+  onHook:
+    events:
+      - webhook: /hooks/files
+        secret: s3cr3t
+        header: x-signature
+    steps:
+      - id: body
+        code: echo.mjs
+        input: "{% \$eval(input.body) %}"
+  onQueue:
+    events:
+      - queue: jobs
+    steps:
+      - id: echo
+        code: echo.mjs
+  onSchedule:
+    events:
+      - schedule: rate(1 minute)
+    steps:
+      - id: echo
+        code: echo.mjs
+`;
+  let berth: RunningBerth;
+
+  before(async () => {
+    berth = await startBerth(makeProject({ 'berth.yml': BERTH_YML, 'echo.mjs': 'export const handler = async (event) => ({ got: event });\n' }));
+  });
+  after(async () => {
+    await berth?.stop();
+  });
+
+  const runsOf = async (flow: string) => ((await (await fetch(`${berth.url}/_berth/flows/${flow}/runs`)).json()) as { runs: { id: string; status: string; trigger: string }[] }).runs;
+  const finished = (id: string) =>
+    waitFor(async () => {
+      const run = await getRun(berth.url, id);
+      return run.status !== 'running' ? run : undefined;
+    }, { what: `run ${id} to finish` });
+
+  test('a signed webhook is answered 202 with the run id once the run is recorded; an unsigned one runs nothing', async () => {
+    const body = JSON.stringify({ file: 'report.xml' });
+    const signature = createHmac('sha256', 's3cr3t').update(body).digest('hex');
+    const response = await fetch(`${berth.url}/hooks/files`, { method: 'POST', headers: { 'x-signature': signature, 'content-type': 'application/json' }, body });
+    assert.equal(response.status, 202);
+    const { runId } = (await response.json()) as { runId: string };
+    assert.equal(response.headers.get('x-berth-flow-run-id'), runId);
+    const run = await finished(runId);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+    assert.deepEqual(run.output, { got: { file: 'report.xml' } }, 'the run got the API Gateway event; its body parsed by the step input');
+
+    const unsigned = await fetch(`${berth.url}/hooks/files`, { method: 'POST', body });
+    assert.equal(unsigned.status, 401);
+    assert.equal((await runsOf('onHook')).length, 1);
+  });
+
+  test('each queue message starts one run with its body as input', async () => {
+    for (const n of [1, 2, 3]) {
+      const sent = await fetch(`${berth.url}/_berth/queues/jobs/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body: { n } }) });
+      assert.equal(sent.status, 200, await sent.text());
+    }
+    const runs = await waitFor(async () => {
+      const found = await runsOf('onQueue');
+      return found.length === 3 && found.every((r) => r.status === 'succeeded') ? found : undefined;
+    }, { what: 'three queue-started runs' });
+    assert.ok(runs.every((r) => r.trigger === 'queue'));
+    const outputs = await Promise.all(runs.map(async (r) => (await getRun(berth.url, r.id)).output.got.n));
+    assert.deepEqual(outputs.sort(), [1, 2, 3]);
+    const queue = ((await (await fetch(`${berth.url}/_berth/queues`)).json()) as { queues: { name: string; visible: number; inflight: number }[] }).queues.find((q) => q.name === 'jobs')!;
+    assert.equal(queue.visible + queue.inflight, 0, 'each message was deleted with its run');
+  });
+
+  test('a schedule starts a run at its tick with the EventBridge event', { timeout: 80_000 }, async () => {
+    const [run] = await waitFor(async () => {
+      const found = await runsOf('onSchedule');
+      return found.length > 0 && found[0]!.status === 'succeeded' ? found : undefined;
+    }, { what: 'the first scheduled run (rate(1 minute))', timeoutMs: 75_000, intervalMs: 500 });
+    assert.equal(run!.trigger, 'schedule');
+    const shown = await getRun(berth.url, run!.id);
+    assert.equal(shown.output.got['detail-type'], 'Scheduled Event');
   });
 });

@@ -50,6 +50,10 @@ export function buildFlows(
       steps,
       secrets: [...secrets],
       ...(alertTopic ? { alertTopic } : {}),
+      // Read with the functions' events, in config/index.ts.
+      queueTriggers: [],
+      schedules: [],
+      webhooks: [],
     });
 
     function buildSteps(list: RawFlowStep[], prefix: string, listAt: (string | number)[]): StepSpec[] {

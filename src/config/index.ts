@@ -92,92 +92,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     if (!entry) continue;
     const mode = fn.mode ?? 'function';
     const service = serviceSettings(fn, mode, at, problems);
-    const routes: HttpRoute[] = [];
-    const queueTriggers: QueueTriggerSpec[] = [];
-    const schedules: ScheduleSpec[] = [];
-    const webhooks: WebhookSpec[] = [];
-    (fn.events ?? []).forEach((rawEvent, index) => {
-      const eventAt = [...at, 'events', index];
-      const event = parseEvent(rawEvent, eventAt, problems);
-      if (!event) return;
-      if ('queue' in event) {
-        queueTriggers.push({
-          queue: event.queue,
-          batchSize: ('batchSize' in event && event.batchSize) || defaults.queueTrigger.batchSize,
-          maxBatchingWindowSeconds: ('maxBatchingWindow' in event && event.maxBatchingWindow !== undefined ? parseDuration(event.maxBatchingWindow) : defaults.queueTrigger.maxBatchingWindowSeconds),
-          reportBatchItemFailures: 'functionResponseTypes' in event && (event.functionResponseTypes ?? []).includes('ReportBatchItemFailures'),
-          maxConcurrency: ('maxConcurrency' in event && event.maxConcurrency) || defaults.queueTrigger.maxConcurrency,
-        });
-        references.push({ path: [...eventAt, 'queue'], kind: 'queue', name: event.queue });
-        return;
-      }
-      if ('schedule' in event) {
-        const timezone = 'timezone' in event ? event.timezone : undefined;
-        const parsed = parseSchedule(event.schedule, timezone);
-        if (typeof parsed === 'string') {
-          problems.push({ path: [...eventAt, 'schedule'], message: parsed });
-          return;
-        }
-        if (timezone !== undefined && !isTimeZone(timezone)) {
-          problems.push({ path: [...eventAt, 'timezone'], message: `unknown time zone "${timezone}"; use an IANA name such as Europe/Berlin or UTC` });
-          return;
-        }
-        schedules.push({
-          id: `${name}#${index}`,
-          expression: event.schedule,
-          ...(timezone !== undefined ? { timezone } : {}),
-          missed: ('missed' in event && event.missed) || 'skip',
-          ...('input' in event && event.input !== undefined ? { input: event.input } : {}),
-        });
-        return;
-      }
-      if ('webhook' in event) {
-        const problem = checkPath(event.webhook);
-        if (problem) {
-          problems.push({ path: [...eventAt, 'webhook'], message: problem });
-          return;
-        }
-        const secretEnv = 'secretEnv' in event ? event.secretEnv : undefined;
-        if (secretEnv !== undefined && 'secret' in event && event.secret !== undefined) {
-          problems.push({ path: [...eventAt, 'secretEnv'], message: 'set either secret or secretEnv, not both' });
-          return;
-        }
-        const secret = ('secret' in event ? event.secret : undefined) ?? (secretEnv !== undefined ? process.env[secretEnv] : undefined);
-        if (secretEnv !== undefined && secret === undefined) {
-          problems.push({ path: [...eventAt, 'secretEnv'], message: `environment variable ${secretEnv} is not set; export it before starting Berth` });
-          return;
-        }
-        const route: HttpRoute = { method: 'POST', path: event.webhook };
-        const clash = findClash(routeOwners, route);
-        if (clash) {
-          problems.push({ path: [...eventAt, 'webhook'], message: `webhook "${event.webhook}" clashes with "${clash.route}" of function "${clash.owner}". Choose another path.` });
-          return;
-        }
-        routeOwners.set(`POST ${routeShape(route.path)}`, `${name}\u0000POST ${route.path}`);
-        webhooks.push({
-          path: event.webhook,
-          ...(secret !== undefined ? { secret } : {}),
-          header: (('header' in event && event.header) || 'x-hub-signature-256').toLowerCase(),
-          algorithm: ('algorithm' in event && event.algorithm) || 'sha256',
-        });
-        return;
-      }
-      const route = parseRoute(event.http);
-      if (typeof route === 'string') {
-        problems.push({ path: [...eventAt, 'http'], message: route });
-        return;
-      }
-      const clash = findClash(routeOwners, route);
-      if (clash) {
-        problems.push({
-          path: [...eventAt, 'http'],
-          message: `route "${route.method} ${route.path}" clashes with "${clash.route}" of function "${clash.owner}". Give one of them a different method or path.`,
-        });
-        return;
-      }
-      routeOwners.set(`${route.method} ${routeShape(route.path)}`, `${name}\u0000${route.method} ${route.path}`);
-      routes.push(route);
-    });
+    const { routes, queueTriggers, schedules, webhooks } = buildEvents(fn.events ?? [], { owner: name, kind: 'function', at, routeOwners, references, problems });
     const asyncRaw = fn.async ?? {};
     for (const key of ['onSuccess', 'onFailure'] as const) {
       const target = asyncRaw[key];
@@ -278,6 +193,11 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     prewarm: 0,
   });
   const flows = buildFlows(dir, raw, functions, topics, codeFunction, problems);
+  for (const [name, flow] of flows) {
+    const at = ['flows', name];
+    const { queueTriggers, schedules, webhooks } = buildEvents(raw.flows?.[name]?.events ?? [], { owner: name, kind: 'flow', at, routeOwners, references, problems });
+    flows.set(name, { ...flow, queueTriggers, schedules, webhooks });
+  }
 
   const declared = { queue: queues, topic: topics, function: raw.functions };
   for (const ref of references) {
@@ -337,6 +257,111 @@ function functionDefaults(raw: RawConfig): Omit<FunctionSpec, 'name' | 'handler'
     schedules: [],
     webhooks: [],
   };
+}
+
+/** Where a function's or flow's events are read: the triggers they make, checked against each other. */
+interface EventOwner {
+  owner: string;
+  kind: 'function' | 'flow';
+  at: (string | number)[];
+  routeOwners: Map<string, string>;
+  references: Reference[];
+  problems: Problem[];
+}
+
+function buildEvents(events: Record<string, unknown>[], owner: EventOwner): { routes: HttpRoute[]; queueTriggers: QueueTriggerSpec[]; schedules: ScheduleSpec[]; webhooks: WebhookSpec[] } {
+  const { owner: name, at, routeOwners, references, problems } = owner;
+  const routes: HttpRoute[] = [];
+  const queueTriggers: QueueTriggerSpec[] = [];
+  const schedules: ScheduleSpec[] = [];
+  const webhooks: WebhookSpec[] = [];
+  events.forEach((rawEvent, index) => {
+    const eventAt = [...at, 'events', index];
+    const event = parseEvent(rawEvent, eventAt, problems);
+    if (!event) return;
+    if ('queue' in event) {
+      queueTriggers.push({
+        queue: event.queue,
+        batchSize: ('batchSize' in event && event.batchSize) || defaults.queueTrigger.batchSize,
+        maxBatchingWindowSeconds: ('maxBatchingWindow' in event && event.maxBatchingWindow !== undefined ? parseDuration(event.maxBatchingWindow) : defaults.queueTrigger.maxBatchingWindowSeconds),
+        reportBatchItemFailures: 'functionResponseTypes' in event && (event.functionResponseTypes ?? []).includes('ReportBatchItemFailures'),
+        maxConcurrency: ('maxConcurrency' in event && event.maxConcurrency) || defaults.queueTrigger.maxConcurrency,
+      });
+      references.push({ path: [...eventAt, 'queue'], kind: 'queue', name: event.queue });
+      return;
+    }
+    if ('schedule' in event) {
+      const timezone = 'timezone' in event ? event.timezone : undefined;
+      const parsed = parseSchedule(event.schedule, timezone);
+      if (typeof parsed === 'string') {
+        problems.push({ path: [...eventAt, 'schedule'], message: parsed });
+        return;
+      }
+      if (timezone !== undefined && !isTimeZone(timezone)) {
+        problems.push({ path: [...eventAt, 'timezone'], message: `unknown time zone "${timezone}"; use an IANA name such as Europe/Berlin or UTC` });
+        return;
+      }
+      schedules.push({
+        id: `${owner.kind === 'flow' ? 'flow:' : ''}${name}#${index}`,
+        expression: event.schedule,
+        ...(timezone !== undefined ? { timezone } : {}),
+        missed: ('missed' in event && event.missed) || 'skip',
+        ...('input' in event && event.input !== undefined ? { input: event.input } : {}),
+      });
+      return;
+    }
+    if ('webhook' in event) {
+      const problem = checkPath(event.webhook);
+      if (problem) {
+        problems.push({ path: [...eventAt, 'webhook'], message: problem });
+        return;
+      }
+      const secretEnv = 'secretEnv' in event ? event.secretEnv : undefined;
+      if (secretEnv !== undefined && 'secret' in event && event.secret !== undefined) {
+        problems.push({ path: [...eventAt, 'secretEnv'], message: 'set either secret or secretEnv, not both' });
+        return;
+      }
+      const secret = ('secret' in event ? event.secret : undefined) ?? (secretEnv !== undefined ? process.env[secretEnv] : undefined);
+      if (secretEnv !== undefined && secret === undefined) {
+        problems.push({ path: [...eventAt, 'secretEnv'], message: `environment variable ${secretEnv} is not set; export it before starting Berth` });
+        return;
+      }
+      const route: HttpRoute = { method: 'POST', path: event.webhook };
+      const clash = findClash(routeOwners, route);
+      if (clash) {
+        problems.push({ path: [...eventAt, 'webhook'], message: `webhook "${event.webhook}" clashes with "${clash.route}" of function "${clash.owner}". Choose another path.` });
+        return;
+      }
+      routeOwners.set(`POST ${routeShape(route.path)}`, `${name}\u0000POST ${route.path}`);
+      webhooks.push({
+        path: event.webhook,
+        ...(secret !== undefined ? { secret } : {}),
+        header: (('header' in event && event.header) || 'x-hub-signature-256').toLowerCase(),
+        algorithm: ('algorithm' in event && event.algorithm) || 'sha256',
+      });
+      return;
+    }
+    if (owner.kind === 'flow') {
+      problems.push({ path: [...eventAt, 'http'], message: 'a flow is started by webhook, schedule or queue events (or berth flow run); an http route belongs to a function' });
+      return;
+    }
+    const route = parseRoute(event.http);
+    if (typeof route === 'string') {
+      problems.push({ path: [...eventAt, 'http'], message: route });
+      return;
+    }
+    const clash = findClash(routeOwners, route);
+    if (clash) {
+      problems.push({
+        path: [...eventAt, 'http'],
+        message: `route "${route.method} ${route.path}" clashes with "${clash.route}" of function "${clash.owner}". Give one of them a different method or path.`,
+      });
+      return;
+    }
+    routeOwners.set(`${route.method} ${routeShape(route.path)}`, `${name}\u0000${route.method} ${route.path}`);
+    routes.push(route);
+  });
+  return { routes, queueTriggers, schedules, webhooks };
 }
 
 /** `src/lead.handler` → the source file that exists and the export name, or a problem. */

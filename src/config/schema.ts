@@ -261,6 +261,7 @@ export interface RawFlowStep {
 
 const flow = z.strictObject({
   description: z.string().optional(),
+  events: z.array(event, { error: 'expected a list of events: webhook, schedule or queue' }).optional(),
   tenant: z.string().optional(),
   alerts: z
     .strictObject({

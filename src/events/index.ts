@@ -80,7 +80,7 @@ export class Events {
       onDeliveryFailed: (detail) => logger.warn(detail, 'topic delivery to HTTP subscriber failed for good'),
     });
     const queueTriggers = new QueueTriggers(queues, dispatcher, onError);
-    const schedules = await Scheduler.open({ store, journal, asyncInvoker, onError });
+    const schedules = await Scheduler.open({ store, journal, onError });
     events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, schedules, project, options.background);
     events.deploy(project);
     void store.deleteExpiredKeys(Date.now()).catch(onError);
@@ -100,7 +100,12 @@ export class Events {
     if (!this.background) return;
     this.topics.deploy(project.topics);
     this.queueTriggers.deploy(functions);
-    this.schedules.deploy(functions);
+    this.schedules.deploy(
+      functions.map((fn) => ({
+        schedules: fn.schedules,
+        fire: (event, options) => this.asyncInvoker.enqueue(fn.name, event, { trigger: 'schedule', ...options }),
+      })),
+    );
   }
 
   /** Every consumer running a function's queued work (async events, queue triggers), for the autoscaler. */

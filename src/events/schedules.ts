@@ -1,6 +1,6 @@
 /**
  * Schedules: every `schedule` event of a deployed function invokes it asynchronously
- * at each tick with an EventBridge "Scheduled Event".
+ * (of a flow, starts a run) at each tick with an EventBridge "Scheduled Event".
  *
  * Exactly one firing per tick. `schedule_ticks` holds, per schedule, the last tick
  * handled; a firing journals that row with the event's queue insert, in the same
@@ -17,19 +17,26 @@
  * from the expression (never from the last delay, so it does not drift). If the
  * process stalled past several ticks, only the latest of them fires.
  */
-import { createHash } from 'node:crypto';
 import { REGION } from '../runtime/index.js';
+import { nameBasedId } from '../ids.js';
 import type { EventWrite, Store } from '../store/index.js';
-import type { FunctionSpec, ScheduleSpec } from '../types.js';
-import type { AsyncInvoker } from './async-invoke.js';
+import type { ScheduleSpec } from '../types.js';
 import type { Journal } from './journal.js';
 import { parseSchedule, type Schedule } from './schedule-expression.js';
 
 export interface SchedulerOptions {
   store: Store;
   journal: Journal;
-  asyncInvoker: AsyncInvoker;
   onError: (err: unknown) => void;
+}
+
+/**
+ * What schedules start: a function (its async queue) or a flow (a run). `fire` must store the
+ * event together with `writes` (the tick's row), in one transaction.
+ */
+export interface ScheduledTarget {
+  schedules: ScheduleSpec[];
+  fire(event: unknown, options: { idempotencyKey: string; writes: EventWrite[] }): Promise<{ duplicate: boolean }>;
 }
 
 /** setTimeout fires at once for longer delays; longer waits are taken in steps. */
@@ -37,7 +44,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Armed {
   spec: ScheduleSpec;
-  functionName: string;
+  target: ScheduledTarget;
   /** What the stored row's `expression` must equal for its tick to count: expression and time zone. */
   key: string;
   schedule: Schedule;
@@ -62,22 +69,23 @@ export class Scheduler {
   }
 
   /** Replaces the running schedules; an unchanged one keeps its timer, so a reload neither repeats nor skips a tick. */
-  deploy(functions: FunctionSpec[]): void {
+  deploy(targets: ScheduledTarget[]): void {
     const previous = this.armed;
     this.armed = new Map();
-    for (const fn of functions) {
-      for (const spec of fn.schedules) {
+    for (const target of targets) {
+      for (const spec of target.schedules) {
         const key = spec.timezone === undefined ? spec.expression : `${spec.expression} TZ=${spec.timezone}`;
         const running = previous.get(spec.id);
         if (running?.key === key) {
           running.spec = spec; // input or missed may have changed
+          running.target = target;
           previous.delete(spec.id);
           this.armed.set(spec.id, running);
           continue;
         }
         const schedule = parseSchedule(spec.expression, spec.timezone);
         if (typeof schedule === 'string') throw new Error(`schedule ${spec.id} passed config validation but does not parse: ${schedule}`);
-        const entry: Armed = { spec, functionName: fn.name, key, schedule, due: 0 };
+        const entry: Armed = { spec, target, key, schedule, due: 0 };
         this.armed.set(spec.id, entry);
         this.start(entry);
       }
@@ -134,12 +142,8 @@ export class Scheduler {
     const { spec } = entry;
     const time = new Date(tick).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const write = tickWrite(entry, tick);
-    const firing = this.options.asyncInvoker
-      .enqueue(entry.functionName, scheduledEvent(spec, tick, time), {
-        trigger: 'schedule',
-        idempotencyKey: `schedule:${spec.id}@${time}`,
-        writes: [write],
-      })
+    const firing = entry.target
+      .fire(scheduledEvent(spec, tick, time), { idempotencyKey: `schedule:${spec.id}@${time}`, writes: [write] })
       .then(({ duplicate }) => {
         // Queued before, so the tick is handled; the row just lagged behind.
         if (duplicate) this.options.journal.writeBehind(write);
@@ -181,9 +185,7 @@ function scheduledEvent(spec: ScheduleSpec, tick: number, time: string): unknown
   };
 }
 
-/** A name-based UUID (version 5 layout) of schedule and tick: the same tick always has the same event id. */
+/** The same tick always has the same event id. */
 function tickId(scheduleId: string, tick: number): string {
-  const hex = createHash('sha1').update(`${scheduleId}@${tick}`).digest('hex');
-  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return nameBasedId(`${scheduleId}@${tick}`);
 }

@@ -12,7 +12,7 @@ import type { Dispatcher } from '../dispatch/index.js';
 import { BerthError } from '../errors.js';
 import type { BlobStore } from '../events/blobs.js';
 import type { Journal } from '../events/journal.js';
-import { invocationId } from '../ids.js';
+import { invocationId, nameBasedId } from '../ids.js';
 import { loadMasterKey } from '../secrets/crypto.js';
 import { Redactor, type SecretStore } from '../secrets/index.js';
 import type { FlowRunRecord, FlowStepRecord, Store, StoredValue } from '../store/index.js';
@@ -38,6 +38,11 @@ export interface StartOptions {
   trigger: string;
   /** Overrides the flow's own tenant. */
   tenantId?: string;
+  /**
+   * Called right after the run's record is written: what it journals (a schedule tick, the
+   * delete of the queue message that started the run) commits in the same transaction.
+   */
+  alongside?: () => void;
 }
 
 /** The run was stopped with Berth; it stays `running` and resumes at the next start. */
@@ -92,6 +97,7 @@ export class FlowEngine {
       finishedAt: null,
     };
     this.options.journal.write({ op: 'flowRun', run });
+    options.alongside?.();
     await this.options.journal.commit();
     return { runId: id, done: this.execute(spec, run, input, new Map()) };
   }
@@ -418,8 +424,7 @@ function errorJson(failure: StepFailure): string {
   return JSON.stringify({ errorType: failure.errorType, errorMessage: failure.errorMessage });
 }
 
-/** The same id for every attempt of one step of one run, before and after a restart: a UUID derived from both. */
-export function stepInvocationId(runId: string, path: string): string {
-  const hex = createHash('sha256').update(`${runId}/${path}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+/** The same id for every attempt of one step of one run, before and after a restart. */
+function stepInvocationId(runId: string, path: string): string {
+  return nameBasedId(`${runId}/${path}`);
 }

@@ -6,6 +6,8 @@
  * a forEach, and `tenant`.
  */
 
+import type { QueueTriggerSpec, ScheduleSpec, WebhookSpec } from '../types.js';
+
 interface StepCommon {
   id: string;
   /** Where the step sits in the flow, unique per run: `fetch`, `files.transform`. */
@@ -59,4 +61,8 @@ export interface FlowSpec {
   secrets: string[];
   /** The topic a failed run is published to (its subscriber is the alerts webhook). */
   alertTopic?: string;
+  /** What starts a run besides berth flow run and the API: each event becomes the run's input. */
+  queueTriggers: QueueTriggerSpec[];
+  schedules: ScheduleSpec[];
+  webhooks: WebhookSpec[];
 }

@@ -116,6 +116,11 @@ export function createGateway(options: GatewayOptions): FastifyInstance {
       requestId: request.id,
       now: Date.now(),
     });
+    if (match.flow) {
+      // The run is recorded before the 202; it goes on by itself.
+      const { runId } = await options.flows.start(match.functionName, event, { trigger: 'webhook' });
+      return reply.code(202).header('x-berth-flow-run-id', runId).send({ runId });
+    }
     if (match.webhook) {
       // Durable before the 202: the event runs asynchronously, with the function's retries.
       const { id } = await options.events.asyncInvoker.enqueue(match.functionName, event, {
