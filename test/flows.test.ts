@@ -598,3 +598,70 @@ flows:
     assert.equal(shown.output.got['detail-type'], 'Scheduled Event');
   });
 });
+
+describe('customer code that misbehaves fails its own step and nothing else', () => {
+  const BERTH_YML = `
+flows:
+  hangs:
+    steps:
+      - id: spin
+        code: bad.mjs
+        input: { do: hang }
+        timeout: 1
+        retries: 1
+        retryDelay: 10ms
+  hogs:
+    steps:
+      - id: hog
+        code: hog.mjs
+  unserialisable:
+    steps:
+      - id: bigint
+        code: bad.mjs
+        input: { do: bigint }
+  fine:
+    steps:
+      - id: ok
+        code: bad.mjs
+        input: { do: nothing }
+`;
+  const BAD = `
+export const handler = async (event) => {
+  if (event.do === 'hang') for (;;) {}
+  if (event.do === 'bigint') return { n: 10n };
+  return { ok: true };
+};
+`;
+  const HOG = `
+const held = [];
+export const handler = async () => {
+  for (;;) held.push(Buffer.alloc(16 * 1024 * 1024, 1));
+};
+`;
+  let berth: RunningBerth;
+  before(async () => {
+    berth = await startBerth(makeProject({ 'berth.yml': `defaults:\n  memory: 128\n${BERTH_YML}`, 'bad.mjs': BAD, 'hog.mjs': HOG }));
+  });
+  after(async () => {
+    await berth?.stop();
+  });
+
+  test('a hanging step times out and is retried; an exhausted memory and an output that is not JSON fail their steps; other runs go on', async () => {
+    const [hung, hogged, unserialisable, fine] = await Promise.all([
+      runFlow(berth.url, 'hangs', {}),
+      runFlow(berth.url, 'hogs', {}),
+      runFlow(berth.url, 'unserialisable', {}),
+      runFlow(berth.url, 'fine', {}),
+    ]);
+    assert.equal(hung.status, 'failed');
+    assert.equal(hung.error!.errorType, 'Sandbox.Timedout');
+    assert.equal(stepOf(hung, 'spin').attempts, 2, 'retried once');
+    assert.equal(hogged.status, 'failed');
+    assert.equal(hogged.error!.errorType, 'Runtime.OutOfMemory');
+    assert.equal(unserialisable.status, 'failed');
+    assert.equal(unserialisable.error!.errorType, 'Runtime.MarshalError');
+    assert.equal(fine.status, 'succeeded');
+    assert.deepEqual(fine.output, { ok: true });
+    assert.equal((await runFlow(berth.url, 'fine', {})).status, 'succeeded', 'Berth still runs flows afterwards');
+  });
+});
