@@ -665,3 +665,51 @@ export const handler = async () => {
     assert.equal((await runFlow(berth.url, 'fine', {})).status, 'succeeded', 'Berth still runs flows afterwards');
   });
 });
+
+describe('flows written in TypeScript with berth/flows', () => {
+  const TYPED = `
+import { flow, step } from 'berth/flows';
+
+const double = (id: string) => step.function(id, 'double');
+
+export default flow({
+  description: 'typed',
+  steps: [
+    double('first'),
+    step.forEach('each', 'input.items', [step.code('square', 'square.ts', { input: "{% { 'n': item } %}" })], { concurrency: 2 }),
+    step.function('sum', 'double', { input: "{% { 'n': $sum(steps.each.n) } %}" }),
+  ],
+});
+`;
+  test('a module named in berth.yml runs like the same flow written there', async () => {
+    const berth = await startBerth(
+      makeProject({
+        'berth.yml': 'functions:\n  double:\n    handler: fns.double\n    isolation: warm\nflows:\n  typed: flows/typed.ts\n',
+        'fns.mjs': 'export const double = async (e) => ({ ...e, n: (e.n ?? 0) * 2 });\n',
+        'square.ts': 'export const handler = async (e: { n: number }) => ({ n: e.n * e.n });\n',
+        'flows/typed.ts': TYPED,
+      }),
+    );
+    try {
+      const run = await runFlow(berth.url, 'typed', { n: 1, items: [1, 2, 3] });
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      assert.deepEqual(stepOf(run, 'first').output, { n: 2, items: [1, 2, 3] });
+      assert.deepEqual(run.output, { n: 28 }, '(1 + 4 + 9) doubled');
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  test('a module without a default export, or that does not compile, stops berth start naming the flow', async () => {
+    for (const [source, expected] of [
+      ["import { flow } from 'berth/flows';\nexport const typed = flow({ steps: [] });\n", /flows\.typed: flows\/typed\.ts has no default export/],
+      ["export default {{;\n", /flows\.typed: flows\/typed\.ts:1:\d+: /],
+      ["import { flow } from 'berth/flows';\nexport default flow({ steps: [{ id: 'a', function: 'ghost' }] });\n", /flows\.typed\.steps\.0\.function: unknown function "ghost"/],
+    ] as const) {
+      const dir = makeProject({ 'berth.yml': 'flows:\n  typed: flows/typed.ts\n', 'flows/typed.ts': source });
+      const run = await runCli(['start', dir, '--port', '0', '--data', path.join(dir, '.berth')], { timeoutMs: 20_000 });
+      assert.notEqual(run.code, 0);
+      assert.match(run.stderr, expected);
+    }
+  });
+});

@@ -21,6 +21,7 @@ import type {
   TopicSpec,
   WebhookSpec,
 } from '../types.js';
+import { loadFlowModules } from './flow-modules.js';
 import { buildFlows } from './flows.js';
 import { configSchema, defaults, eventSchemas, type EventKind, type RawConfig } from './schema.js';
 
@@ -58,6 +59,8 @@ export function loadProject(dirArg: string): ProjectSpec {
   }
 
   const data: unknown = doc.toJS() ?? {};
+  const moduleProblems = loadFlowModules(dir, data).map(({ flow, message }): Problem => ({ path: ['flows', flow], message }));
+  if (moduleProblems.length > 0) throw configError(relFile, doc, lines, moduleProblems);
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue): Problem[] => {
