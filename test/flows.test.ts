@@ -20,7 +20,7 @@ interface RunView {
   tenant: string | null;
   output: any;
   error: { step: string; errorType: string; errorMessage: string } | null;
-  steps: { step: string; status: string; attempts: number; input: any; output: any; error: any; invocationId: string | null; startedAt: number; finishedAt: number | null }[];
+  steps: { step: string; status: string; attempts: number; input: any; output: any; error: any; invocationId: string | null; logs: string | null; startedAt: number; finishedAt: number | null }[];
 }
 
 async function runFlow(url: string, flow: string, input: unknown, tenant?: string): Promise<RunView> {
@@ -208,6 +208,11 @@ flows:
       assert.ok(s.finishedAt! >= s.startedAt);
     }
     assert.deepEqual(stepOf(run, 'files[1].transform').input, { name: 'b.xml', text: '<file name="b.xml"/>' }, 'each step keeps its input');
+    const shown = await waitFor(async () => {
+      const again = await getRun(berth.url, run.id);
+      return /REPORT RequestId/.test(stepOf(again, 'files[1].transform').logs ?? '') ? again : undefined;
+    }, { what: "the transform step's logs in the run history" });
+    assert.equal(stepOf(shown, 'list').logs, null, 'an http step runs no code and has no logs');
     assert.equal(stepOf(run, 'never').status, 'skipped');
     // Each step starts only after the previous one's result is recorded.
     assert.ok(stepOf(run, 'post').startedAt >= stepOf(run, 'files').finishedAt!);

@@ -1,7 +1,7 @@
 /**
  * Flows over HTTP, under /_berth: list flows, start a run (answered once the run is durable, or
  * with `?wait=true` once it has finished), list a flow's runs, and show one run with every
- * step's input, output, attempts and timings.
+ * step's input, output, attempts, timings and logs.
  */
 import type { FastifyInstance } from 'fastify';
 import { BerthError } from '../errors.js';
@@ -72,6 +72,7 @@ async function showRun(flows: FlowEngine, store: Store, id: string) {
       output: await show(step.output),
       error: step.error === null ? null : JSON.parse(step.error),
       invocationId: step.invocationId,
+      logs: step.invocationId === null ? null : await store.logsOf(step.invocationId),
       startedAt: step.startedAt,
       finishedAt: step.finishedAt,
       durationMs: step.finishedAt === null ? null : step.finishedAt - step.startedAt,

@@ -150,6 +150,8 @@ export interface Store {
   listInvocations(functionName: string, limit: number): Promise<InvocationRecord[]>;
   /** Log entries in ascending seq order. */
   listLogs(query: LogQuery): Promise<StoredLog[]>;
+  /** Everything one invocation printed, every attempt, in order. */
+  logsOf(invocationId: string): Promise<string>;
   /** Event state: applied atomically; resolves once durable. */
   writeEvents(writes: EventWrite[]): Promise<void>;
   loadQueues(): Promise<QueueRecord[]>;

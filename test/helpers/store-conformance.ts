@@ -101,6 +101,15 @@ export function storeConformance(name: string, open: () => Promise<Store>, optio
         assert.deepEqual(await store.listInvocations('nobody', 10), []);
       }));
 
+    test('logsOf: one invocation\'s output across batches, in order, and nothing of others', () =>
+      withStore(open, async (store) => {
+        const id = invocation().id;
+        await store.writeBatch({ invocations: [], logs: [log(id, 'first\n'), log(invocation().id, 'other\n')] });
+        await store.writeBatch({ invocations: [], logs: [log(id, 'second\n')] });
+        assert.equal(await store.logsOf(id), 'first\nsecond\n');
+        assert.equal(await store.logsOf('no-such-invocation'), '');
+      }));
+
     test('listLogs without a cursor: the latest N, in ascending seq', () =>
       withStore(open, async (store) => {
         const id = invocation().id;

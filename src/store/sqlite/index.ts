@@ -166,6 +166,11 @@ class SqliteStore implements Store {
     return (this.selectInvocations.all(functionName, limit) as InvocationRow[]).map(toInvocation);
   }
 
+  async logsOf(invocationId: string): Promise<string> {
+    const rows = this.db.prepare('SELECT text FROM logs WHERE invocation_id = ? ORDER BY seq').all(invocationId) as { text: string }[];
+    return rows.map((row) => row.text).join('');
+  }
+
   async listLogs(query: LogQuery): Promise<StoredLog[]> {
     const rows =
       query.afterSeq === undefined
