@@ -150,7 +150,17 @@ export type SubscriptionSpec = (
   | { queue: string; raw: boolean }
   | { function: string }
   | { http: string; retries: number }
+  | { email: string[]; retries: number }
 ) & { filter?: Record<string, unknown> };
+
+/** The mail server email subscriptions and flow alerts go through. */
+export interface SmtpSpec {
+  host: string;
+  port: number;
+  secure: boolean;
+  auth?: { user: string; pass: string };
+  from: string;
+}
 
 export interface TopicSpec {
   name: string;
@@ -171,6 +181,7 @@ export interface ProjectSpec {
   queues: Map<string, QueueSpec>;
   topics: Map<string, TopicSpec>;
   flows: Map<string, FlowSpec>;
+  smtp?: SmtpSpec;
   runtime: { maxEnvironments: number };
 }
 

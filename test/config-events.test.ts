@@ -20,7 +20,7 @@ describe('berth start rejects bad event settings, naming the field', { concurren
 
   test('a subscription naming two targets', async () => {
     const out = await startFails('queues:\n  q: {}\ntopics:\n  t:\n    subscriptions:\n      - { queue: q, function: hello }\nfunctions:\n  hello:\n    handler: hello.handler\n');
-    assert.match(out, /topics\.t\.subscriptions\.0: a subscription names exactly one of queue, function or http/);
+    assert.match(out, /topics\.t\.subscriptions\.0: a subscription names exactly one of queue, function, http or email/);
   });
 
   test('a trigger or destination naming an undeclared queue, topic or function', async () => {

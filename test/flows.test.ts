@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { SMTPServer } from 'smtp-server';
 import { storedLogOf, waitFor } from './helpers/lambda.js';
 import { berthHome, makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 import { readRecords, waitForRecords } from './helpers/records.js';
@@ -716,5 +717,66 @@ export default flow({
       assert.notEqual(run.code, 0);
       assert.match(run.stderr, expected);
     }
+  });
+});
+
+describe('alerts by email', () => {
+  let smtp: SMTPServer;
+  let smtpPort: number;
+  const mails: { to: string[]; data: string }[] = [];
+  let refused = 0;
+
+  before(async () => {
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData(stream, session, callback) {
+        let data = '';
+        stream.on('data', (chunk: Buffer) => (data += chunk.toString('utf8')));
+        stream.on('end', () => {
+          // The first mail is refused for now: the alert must be retried.
+          if (refused++ === 0) return callback(Object.assign(new Error('try again later'), { responseCode: 451 }));
+          mails.push({ to: session.envelope.rcptTo.map((r) => r.address), data });
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+    smtpPort = (smtp.server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((resolve) => smtp.close(() => resolve())));
+
+  test('a failed run is mailed to the alert addresses through smtp:, retried when the server refuses', async () => {
+    const yml = `
+smtp: { host: 127.0.0.1, port: ${smtpPort}, from: berth@example.com }
+flows:
+  nightly:
+    alerts: { email: [ops@example.com, oncall@example.com], retries: 3 }
+    steps:
+      - id: broken
+        code: broken.mjs
+`;
+    const berth = await startBerth(makeProject({ 'berth.yml': yml, 'broken.mjs': "export const handler = async () => { throw new Error('upstream said no'); };\n" }));
+    try {
+      const run = await runFlow(berth.url, 'nightly', {});
+      assert.equal(run.status, 'failed');
+      const [mail] = await waitFor(() => (mails.length > 0 ? mails : undefined), { what: 'the alert mail', timeoutMs: 10_000 });
+      assert.deepEqual(mail!.to, ['ops@example.com', 'oncall@example.com']);
+      assert.match(mail!.data, /^Subject: Flow nightly failed at step broken/m);
+      assert.match(mail!.data, /^From: berth@example\.com/m);
+      assert.ok(mail!.data.includes(run.id), 'the mail names the run');
+      assert.ok(mail!.data.includes('upstream said no'), 'and the error');
+      assert.equal(refused, 2, 'refused once, then delivered');
+    } finally {
+      await berth.stop();
+    }
+  });
+
+  test('email alerts without smtp: stop berth start, naming the field', async () => {
+    const dir = makeProject({ 'berth.yml': 'flows:\n  f:\n    alerts: { email: ops@example.com }\n    steps:\n      - id: a\n        code: a.mjs\n', 'a.mjs': 'export const handler = async () => 1;\n' });
+    const run = await runCli(['start', dir, '--port', '0', '--data', path.join(dir, '.berth')], { timeoutMs: 20_000 });
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /flows\.f\.alerts\.email: email is sent through a mail server: add smtp: \{ host, port, from \} to berth\.yml/);
   });
 });

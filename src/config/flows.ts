@@ -126,12 +126,13 @@ export function buildFlows(
 }
 
 /**
- * Alerts ride on a topic of their own with the webhook as its HTTP subscriber: published in the
- * run's last commit, delivered off the run's path, retried with backoff like any subscription.
+ * Alerts ride on a topic of their own with the webhook and the addresses as its subscribers:
+ * published in the run's last commit, delivered off the run's path, retried with backoff like
+ * any subscription.
  */
 function alertsTopic(
   flow: string,
-  alerts: { webhook: string; retries?: number | undefined },
+  alerts: { webhook?: string | undefined; email?: string | string[] | undefined; retries?: number | undefined },
   topics: Map<string, TopicSpec>,
   at: (string | number)[],
   problems: Problem[],
@@ -141,7 +142,14 @@ function alertsTopic(
     problems.push({ path: at, message: `topic "${name}" carries this flow's alerts; rename the topic declared under topics:` });
     return undefined;
   }
-  topics.set(name, { name, subscriptions: [{ http: alerts.webhook, retries: alerts.retries ?? defaults.httpSubscriptionRetries }] });
+  const retries = alerts.retries ?? defaults.httpSubscriptionRetries;
+  topics.set(name, {
+    name,
+    subscriptions: [
+      ...(alerts.webhook !== undefined ? [{ http: alerts.webhook, retries }] : []),
+      ...(alerts.email !== undefined ? [{ email: [alerts.email].flat(), retries }] : []),
+    ],
+  });
   return name;
 }
 

@@ -17,6 +17,7 @@ import type {
   QueueSpec,
   QueueTriggerSpec,
   ScheduleSpec,
+  SmtpSpec,
   SubscriptionSpec,
   TopicSpec,
   WebhookSpec,
@@ -176,12 +177,15 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
       } else if (sub.function !== undefined) {
         references.push({ path: [...at, 'function'], kind: 'function', name: sub.function });
         subscriptions.push({ function: sub.function, ...filter });
+      } else if (sub.email !== undefined) {
+        subscriptions.push({ email: [sub.email].flat(), retries: sub.retries ?? defaults.httpSubscriptionRetries, ...filter });
       } else {
         subscriptions.push({ http: sub.http!, retries: sub.retries ?? defaults.httpSubscriptionRetries, ...filter });
       }
     });
     topics.set(name, { name, subscriptions });
   }
+  const smtp = buildSmtp(raw, problems);
 
   const limits = buildLimits(raw, problems);
   const codeFunction = (name: string, file: string, timeoutSeconds: number): FunctionSpec => ({
@@ -196,6 +200,15 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     prewarm: 0,
   });
   const flows = buildFlows(dir, raw, functions, topics, codeFunction, problems);
+  for (const topic of topics.values()) {
+    if (smtp === undefined && topic.subscriptions.some((sub) => 'email' in sub)) {
+      const flow = topic.name.startsWith('flow-alerts-') ? topic.name.slice('flow-alerts-'.length) : undefined;
+      problems.push({
+        path: flow && raw.flows?.[flow] ? ['flows', flow, 'alerts', 'email'] : ['topics', topic.name, 'subscriptions'],
+        message: 'email is sent through a mail server: add smtp: { host, port, from } to berth.yml',
+      });
+    }
+  }
   for (const [name, flow] of flows) {
     const at = ['flows', name];
     const { queueTriggers, schedules, webhooks } = buildEvents(raw.flows?.[name]?.events ?? [], { owner: name, kind: 'flow', at, routeOwners, references, problems });
@@ -229,8 +242,22 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     queues,
     topics,
     flows,
+    ...(smtp ? { smtp } : {}),
     runtime: { maxEnvironments: raw.runtime?.maxEnvironments ?? defaultMaxEnvironments() },
   };
+}
+
+function buildSmtp(raw: RawConfig, problems: Problem[]): SmtpSpec | undefined {
+  if (!raw.smtp) return undefined;
+  const { host, port = 587, secure, user, passwordEnv, from } = raw.smtp;
+  const pass = passwordEnv !== undefined ? process.env[passwordEnv] : undefined;
+  if (passwordEnv !== undefined && pass === undefined) {
+    problems.push({ path: ['smtp', 'passwordEnv'], message: `environment variable ${passwordEnv} is not set; export it before starting Berth` });
+  }
+  if ((user === undefined) !== (passwordEnv === undefined)) {
+    problems.push({ path: ['smtp', user === undefined ? 'passwordEnv' : 'user'], message: 'a login needs both user and passwordEnv' });
+  }
+  return { host, port, secure: secure ?? port === 465, ...(user !== undefined && pass !== undefined ? { auth: { user, pass } } : {}), from };
 }
 
 /** What a function that berth.yml does not declare (a flow's code step) gets. */

@@ -195,23 +195,28 @@ const filterPolicy = z.record(
   }),
 );
 
+const emailAddress = z.email({ error: 'expected an email address, e.g. ops@example.com' });
+const emailAddresses = z.union([emailAddress, z.array(emailAddress).min(1)], { error: 'expected an email address or a list of them' });
+
 /** One object rather than a union, so a mistake inside `filter` is reported at its own path. */
 const subscription = z
   .strictObject({
     queue: resourceName.optional(),
     function: z.string().optional(),
     http: z.url({ error: 'expected an http(s) URL' }).optional(),
+    /** Mailed through smtp: (one address or a list). */
+    email: emailAddresses.optional(),
     filter: filterPolicy.optional(),
     /** Queue subscribers: the bare message instead of the SNS envelope. */
     raw: z.boolean().optional(),
-    /** HTTP subscribers: delivery retries. */
+    /** HTTP and email subscribers: delivery retries. */
     retries: z.number().int().min(0).max(100).optional(),
   })
-  .refine((sub) => [sub.queue, sub.function, sub.http].filter((target) => target !== undefined).length === 1, {
-    error: 'a subscription names exactly one of queue, function or http, e.g. { queue: audit }',
+  .refine((sub) => [sub.queue, sub.function, sub.http, sub.email].filter((target) => target !== undefined).length === 1, {
+    error: 'a subscription names exactly one of queue, function, http or email, e.g. { queue: audit }',
   })
   .refine((sub) => sub.raw === undefined || sub.queue !== undefined, { error: 'raw applies to queue subscriptions only', path: ['raw'] })
-  .refine((sub) => sub.retries === undefined || sub.http !== undefined, { error: 'retries applies to http subscriptions only', path: ['retries'] });
+  .refine((sub) => sub.retries === undefined || sub.http !== undefined || sub.email !== undefined, { error: 'retries applies to http and email subscriptions only', path: ['retries'] });
 
 const topic = z.strictObject({ subscriptions: z.array(subscription).optional() });
 
@@ -265,9 +270,11 @@ const flow = z.strictObject({
   tenant: z.string().optional(),
   alerts: z
     .strictObject({
-      webhook: z.url({ error: 'expected the URL failed runs are posted to, e.g. https://hooks.example.com/berth' }),
+      webhook: z.url({ error: 'expected the URL failed runs are posted to, e.g. https://hooks.example.com/berth' }).optional(),
+      email: emailAddresses.optional(),
       retries: z.number().int().min(0).max(100).optional(),
     })
+    .refine((alerts) => alerts.webhook !== undefined || alerts.email !== undefined, { error: 'alerts need a webhook, an email, or both' })
     .optional(),
   steps: z.array(flowStep, { error: 'expected a list of steps' }).min(1, { error: 'a flow needs at least one step' }),
 });
@@ -308,6 +315,19 @@ export const configSchema = z.strictObject({
         reserved: concurrency.optional(),
       }),
     )
+    .optional(),
+  /** Where email subscriptions and alerts are sent through. */
+  smtp: z
+    .strictObject({
+      host: z.string(),
+      port: z.number().int().min(1).max(65535).optional(),
+      /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+      secure: z.boolean().optional(),
+      user: z.string().optional(),
+      /** The password is read from this environment variable, never written in berth.yml. */
+      passwordEnv: z.string().optional(),
+      from: emailAddress,
+    })
     .optional(),
   queues: z.record(resourceName, queue.nullable()).optional(),
   topics: z.record(resourceName, topic.nullable()).optional(),

@@ -14,6 +14,7 @@ import type { QueueConsumer } from './consumer.js';
 import { FileBlobStore, type BlobStore } from './blobs.js';
 import { Idempotency } from './idempotency.js';
 import { Journal } from './journal.js';
+import { smtpMailer } from './mailer.js';
 import { QueueTriggers } from './queue-triggers.js';
 import { QueueService } from './queues.js';
 import { Scheduler } from './schedules.js';
@@ -77,7 +78,7 @@ export class Events {
       idempotency,
       idempotencyWindowSeconds: project.events.idempotencyWindowSeconds,
       onError,
-      onDeliveryFailed: (detail) => logger.warn(detail, 'topic delivery to HTTP subscriber failed for good'),
+      onDeliveryFailed: (detail) => logger.warn(detail, 'topic delivery to an HTTP or email subscriber failed for good'),
     });
     const queueTriggers = new QueueTriggers(queues, dispatcher, onError);
     const schedules = await Scheduler.open({ store, journal, onError });
@@ -98,7 +99,7 @@ export class Events {
     this.queues.declare([...project.queues.values()]);
     this.asyncInvoker.deploy(functions, this.background);
     if (!this.background) return;
-    this.topics.deploy(project.topics);
+    this.topics.deploy(project.topics, project.smtp && smtpMailer(project.smtp));
     this.queueTriggers.deploy(functions);
     this.schedules.deploy(
       functions.map((fn) => ({

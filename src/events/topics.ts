@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { SubscriptionSpec, TopicSpec } from '../types.js';
 import type { AsyncInvoker } from './async-invoke.js';
 import { QueueConsumer } from './consumer.js';
+import type { Mailer } from './mailer.js';
 import { EventError } from './errors.js';
 import { matchesFilter } from './filter-policy.js';
 import type { Idempotency } from './idempotency.js';
@@ -35,12 +36,12 @@ export interface TopicServiceOptions {
   idempotency: Idempotency;
   idempotencyWindowSeconds: number;
   onError: (err: unknown) => void;
-  /** Logs a delivery to an HTTP subscriber that failed for good. */
-  onDeliveryFailed: (detail: { topic: string; url: string; messageId: string; attempts: number; error: string }) => void;
+  /** Logs a delivery to an HTTP or email subscriber that failed for good. */
+  onDeliveryFailed: (detail: { topic: string; to: string; messageId: string; attempts: number; error: string }) => void;
 }
 
 const HTTP_DELIVERY_TIMEOUT_MS = 15_000;
-const HTTP_RETRY_BASE_SECONDS = 1;
+const RETRY_BASE_SECONDS = 1;
 
 export function topicArn(name: string): string {
   return `arn:aws:sns:${process.env.AWS_REGION ?? 'us-east-1'}:000000000000:${name}`;
@@ -52,13 +53,15 @@ export class TopicService {
 
   constructor(private readonly options: TopicServiceOptions) {}
 
-  deploy(topics: Map<string, TopicSpec>): void {
+  /** `mailer` sends for email subscriptions; config refuses those without `smtp:`. */
+  deploy(topics: Map<string, TopicSpec>, mailer?: Mailer): void {
     this.topics = topics;
     const wanted = new Set<string>();
     for (const topic of topics.values()) {
       for (const sub of topic.subscriptions) {
-        if (!('http' in sub)) continue;
-        const queue = httpQueueName(topic.name, sub.http);
+        if (!('http' in sub) && !('email' in sub)) continue;
+        const queue = 'http' in sub ? httpQueueName(topic.name, sub.http) : emailQueueName(topic.name, sub.email);
+        const send = 'http' in sub ? (envelope: SnsEnvelope, attempt: number) => this.post(sub.http, envelope, attempt) : (envelope: SnsEnvelope) => mail(mailer!, sub.email, topic.name, envelope);
         wanted.add(queue);
         this.options.queues.ensureInternal({
           name: queue,
@@ -71,7 +74,12 @@ export class TopicService {
         this.deliverers.get(queue)?.stop().catch(this.options.onError);
         this.deliverers.set(
           queue,
-          new QueueConsumer(this.options.queues, { queue, concurrency: 4, batchSize: 1, maxBatchingWindowMs: 0 }, ([d]) => this.post(topic.name, sub.http, sub.retries, queue, d!), this.options.onError).start(),
+          new QueueConsumer(
+            this.options.queues,
+            { queue, concurrency: 4, batchSize: 1, maxBatchingWindowMs: 0 },
+            ([d]) => this.attempt(topic.name, 'http' in sub ? sub.http : sub.email.join(', '), sub.retries, queue, d!, send),
+            this.options.onError,
+          ).start(),
         );
       }
     }
@@ -142,48 +150,65 @@ export class TopicService {
       };
       return asyncInvoker.enqueue(sub.function, event, { trigger: 'topic' });
     }
-    return queues.send(httpQueueName(topic, sub.http), { body: JSON.stringify(envelope) });
+    const queue = 'http' in sub ? httpQueueName(topic, sub.http) : emailQueueName(topic, sub.email);
+    return queues.send(queue, { body: JSON.stringify(envelope) });
   }
 
-  private async post(topic: string, url: string, retries: number, queue: string, delivery: Delivery): Promise<void> {
+  /**
+   * One delivery attempt to an HTTP or email subscriber: done, or back after a backoff that
+   * doubles from 1 s (with jitter) until `retries` are used up, then dropped and reported.
+   */
+  private async attempt(topic: string, to: string, retries: number, queue: string, delivery: Delivery, send: (envelope: SnsEnvelope, attempt: number) => Promise<void>): Promise<void> {
     const envelope = JSON.parse(delivery.body) as SnsEnvelope;
+    const attempt = delivery.message.receiveCount;
     let error: string;
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'text/plain; charset=UTF-8',
-          'x-amz-sns-message-type': 'Notification',
-          'x-amz-sns-message-id': envelope.MessageId,
-          'x-amz-sns-topic-arn': envelope.TopicArn,
-          'x-berth-attempt': String(delivery.message.receiveCount),
-        },
-        body: delivery.body,
-        signal: AbortSignal.timeout(HTTP_DELIVERY_TIMEOUT_MS),
-      });
-      await response.arrayBuffer().catch(() => {});
-      if (response.ok) {
-        this.options.queues.delete(queue, delivery.receiptHandle);
-        return;
-      }
-      error = `HTTP ${response.status}`;
+      await send(envelope, attempt);
+      this.options.queues.delete(queue, delivery.receiptHandle);
+      return;
     } catch (err) {
       error = (err as Error).message;
     }
-    const attempt = delivery.message.receiveCount;
     if (attempt <= retries) {
-      const step = HTTP_RETRY_BASE_SECONDS * 2 ** (attempt - 1);
+      const step = RETRY_BASE_SECONDS * 2 ** (attempt - 1);
       this.options.queues.changeVisibility(queue, delivery.receiptHandle, step / 2 + (Math.random() * step) / 2, { lease: false });
       return;
     }
     this.options.queues.delete(queue, delivery.receiptHandle);
-    this.options.onDeliveryFailed({ topic, url, messageId: envelope.MessageId, attempts: attempt, error });
+    this.options.onDeliveryFailed({ topic, to, messageId: envelope.MessageId, attempts: attempt, error });
   }
+
+  /** As SNS posts to an HTTP(S) subscriber; anything but 2xx is a failed attempt. */
+  private async post(url: string, envelope: SnsEnvelope, attempt: number): Promise<void> {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'text/plain; charset=UTF-8',
+        'x-amz-sns-message-type': 'Notification',
+        'x-amz-sns-message-id': envelope.MessageId,
+        'x-amz-sns-topic-arn': envelope.TopicArn,
+        'x-berth-attempt': String(attempt),
+      },
+      body: JSON.stringify(envelope),
+      signal: AbortSignal.timeout(HTTP_DELIVERY_TIMEOUT_MS),
+    });
+    await response.arrayBuffer().catch(() => {});
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  }
+}
+
+/** As SNS mails an email subscriber: the subject, and the message as the text. */
+function mail(mailer: Mailer, to: string[], topic: string, envelope: SnsEnvelope): Promise<void> {
+  return mailer.send({ to, subject: envelope.Subject ?? `Notification from ${topic}`, text: envelope.Message });
 }
 
 /** Named by the URL, not the position, so reordering subscriptions keeps pending deliveries with their endpoint. */
 function httpQueueName(topic: string, url: string): string {
   return `http:${topic}#${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+}
+
+function emailQueueName(topic: string, to: string[]): string {
+  return `email:${topic}#${createHash('sha256').update(to.join(',')).digest('hex').slice(0, 16)}`;
 }
 
 type SnsEnvelope = ReturnType<typeof snsEnvelope>;
