@@ -430,6 +430,19 @@ flows:
       - id: use
         code: leaky.mjs
         secrets: [API_TOKEN]
+  carried:
+    tenant: acme
+    steps:
+      - id: items
+        forEach: "[1, 2]"
+        steps:
+          - id: call
+            http:
+              url: "{% input.api %}"
+              headers: { authorization: "{% 'Bearer ' & secrets.API_TOKEN %}" }
+            secrets: [API_TOKEN]
+      - id: after
+        code: logger.mjs
 `;
   const LEAKY = `
 export const handler = async (event, context) => {
@@ -445,14 +458,16 @@ export const handler = async (event, context) => {
     api = createServer((req, res) => {
       seen.push(String(req.headers.authorization));
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ ok: true }));
+      // Echoes the credentials, as some APIs do: they must not reach the history either.
+      res.end(JSON.stringify({ ok: true, echoed: req.headers.authorization }));
     });
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
     apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
   });
   after(() => api?.close());
 
-  const project = () => makeProject({ 'berth.yml': BERTH_YML, 'leaky.mjs': LEAKY });
+  const project = () =>
+    makeProject({ 'berth.yml': BERTH_YML, 'leaky.mjs': LEAKY, 'logger.mjs': "export const handler = async (event) => { console.log('got', JSON.stringify(event)); return event; };\n" });
   const setSecret = async (dir: string, tenant: string) => {
     const set = await runCli(['secrets', 'set', tenant, 'API_TOKEN', TOKEN, '--dir', dir], { env: { BERTH_MASTER_KEY: KEY } });
     assert.equal(set.code, 0, set.stderr);
@@ -465,7 +480,7 @@ export const handler = async (event, context) => {
     try {
       const run = await runFlow(berth.url, 'sync', { api: apiUrl });
       assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
-      assert.deepEqual(seen, [`Bearer ${TOKEN}`], 'the http step sent the secret');
+      assert.deepEqual(seen.splice(0), [`Bearer ${TOKEN}`], 'the http step sent the secret');
       assert.deepEqual(stepOf(run, 'leak').output, { token: '***', keys: false }, 'the code step had it; the history has it redacted');
       assert.deepEqual(run.output, { token: '***', keys: false });
       const log = await storedLogOf(berth.url, 'flow.sync.leak', stepOf(run, 'leak').invocationId!);
@@ -473,6 +488,16 @@ export const handler = async (event, context) => {
       assert.doesNotMatch(log.text, new RegExp(TOKEN));
       const shown = await (await fetch(`${berth.url}/_berth/flow-runs/${run.id}`)).text();
       assert.doesNotMatch(shown, new RegExp(TOKEN));
+
+      // A secret an API echoed travels on through outputs into later steps, which declared no secret.
+      const carried = await runFlow(berth.url, 'carried', { api: apiUrl });
+      assert.equal(carried.status, 'succeeded', JSON.stringify(carried.error));
+      assert.equal(seen.length, 2, 'both items called with the token');
+      assert.equal(carried.output[0].body.echoed, 'Bearer ***');
+      const carriedLog = await storedLogOf(berth.url, 'flow.carried.after', stepOf(carried, 'after').invocationId!);
+      assert.match(carriedLog.text, /Bearer \*\*\*/);
+      assert.doesNotMatch(carriedLog.text, new RegExp(TOKEN));
+      assert.doesNotMatch(await (await fetch(`${berth.url}/_berth/flow-runs/${carried.id}`)).text(), new RegExp(TOKEN));
     } finally {
       await berth.stop();
     }

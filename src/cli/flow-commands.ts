@@ -55,8 +55,9 @@ export async function flow(subcommand: string | undefined, name: string | undefi
         return 0;
       }
       printRun(run);
+      if (run.status !== 'succeeded') return 1;
       say(JSON.stringify(run.output ?? null, null, 2));
-      return run.status === 'succeeded' ? 0 : 1;
+      return 0;
     }
     case 'runs': {
       const flowName = needName('flow');

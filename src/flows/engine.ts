@@ -162,13 +162,14 @@ export class FlowEngine {
   private execute(spec: FlowSpec, run: FlowRunRecord, input: unknown, completed: Map<string, FlowStepRecord>): Promise<FlowRunRecord> {
     const execution = new Execution(this, this.options, spec, run, completed);
     const done = execution
-      .runList(spec.steps, { input, steps: {}, tenant: run.tenantId, previous: input }, '')
+      .prepare()
+      .then(() => execution.runList(spec.steps, { input, steps: {}, tenant: run.tenantId, previous: input }, ''))
       .then(
-        (output) => this.finish(run, output, undefined, spec, execution.redactor()),
+        (output) => this.finish(run, output, undefined, spec, execution.redactor),
         (err: unknown) => {
           if (err instanceof Interrupted) return run;
           if (!(err instanceof StepFailure)) this.options.onError(err);
-          return this.finish(run, undefined, toStepFailure('-', err));
+          return this.finish(run, undefined, toStepFailure('-', err, execution.redactor));
         },
       )
       .finally(() => this.active.delete(run.id));
@@ -230,8 +231,13 @@ const EMPTY: StoredValue = { json: null, blob: null };
 
 /** One run being executed: its steps in order, forEach items in parallel up to their limit. */
 class Execution {
-  /** Every secret value this run's steps were given, kept out of the run's own output. */
-  private readonly secretValues = new Set<string>();
+  /**
+   * Hides every secret value of the run's tenant that its flow uses, wherever it turns up: a
+   * step's output can carry a secret into later steps' inputs, outputs and logs.
+   */
+  redactor: Redactor | undefined;
+  /** The flow's secrets, read once when the run starts (or resumes). */
+  private secrets: Record<string, string> = {};
 
   constructor(
     private readonly engine: FlowEngine,
@@ -241,8 +247,16 @@ class Execution {
     private readonly completed: Map<string, FlowStepRecord>,
   ) {}
 
-  redactor(): Redactor | undefined {
-    return this.secretValues.size > 0 ? new Redactor(this.secretValues) : undefined;
+  /**
+   * Reads the flow's secrets for the run's tenant. One that cannot be read is reported by the
+   * first step that declares it; the others are still redacted.
+   */
+  async prepare(): Promise<void> {
+    const tenant = this.run.tenantId;
+    if (this.spec.secrets.length === 0 || tenant === null) return;
+    const found = await Promise.all(this.spec.secrets.map((name) => this.options.secrets.resolve(tenant, [name]).catch(() => ({}))));
+    this.secrets = Object.assign({}, ...found) as Record<string, string>;
+    if (Object.keys(this.secrets).length > 0) this.redactor = new Redactor(Object.values(this.secrets));
   }
 
   /** Runs steps one after the other; each gets the previous one's output unless it says otherwise. */
@@ -290,8 +304,7 @@ class Execution {
   /** Runs a step until it succeeds or has failed `retries + 1` times, with exponential backoff. */
   private async attempts(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, earlier: number): Promise<unknown> {
     const secrets = step.secrets.length > 0 ? await this.secretsOf(step, path) : undefined;
-    for (const value of Object.values(secrets ?? {})) this.secretValues.add(value);
-    const redactor = secrets && new Redactor(Object.values(secrets));
+    const { redactor } = this;
     const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`, redactor);
     let failures = 0;
     for (let attempt = earlier + 1; ; attempt++) {
@@ -324,6 +337,7 @@ class Execution {
 
   /** The step's secrets for this run's tenant; one that cannot be had fails the step, saying which. */
   private async secretsOf(step: StepSpec, path: string): Promise<Record<string, string>> {
+    if (step.secrets.every((name) => name in this.secrets)) return Object.fromEntries(step.secrets.map((name) => [name, this.secrets[name]!]));
     try {
       return await this.options.secrets.resolve(this.run.tenantId!, step.secrets);
     } catch (err) {
@@ -374,7 +388,7 @@ class Execution {
     const value = await this.expression(path, () => evaluate(step.items, scope));
     const items = value === undefined ? [] : Array.isArray(value) ? value : [value];
     const startedAt = Date.now();
-    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`);
+    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`, this.redactor);
     this.record({ step: path, status: 'running', attempts: 1, input: storedInput, output: EMPTY, error: null, invocationId: null, startedAt, finishedAt: null });
     const outputs: unknown[] = new Array(items.length);
     let next = 0;
@@ -395,14 +409,15 @@ class Execution {
       if (failure instanceof StepFailure) await this.fail(path, 1, storedInput, new StepFailure(path, failure.errorType, `item step ${failure.step} failed: ${failure.errorMessage}`), null, startedAt);
       throw failure;
     }
-    const output = await this.engine.storeValue(this.blobKey(path, 'output'), outputs, `output of step ${path}`);
+    const output = await this.engine.storeValue(this.blobKey(path, 'output'), outputs, `output of step ${path}`, this.redactor);
     this.record({ step: path, status: 'succeeded', attempts: 1, input: storedInput, output, error: null, invocationId: null, startedAt, finishedAt: Date.now() });
     await this.options.journal.commit();
     return outputs;
   }
 
   private async fail(path: string, attempts: number, input: StoredValue, failure: StepFailure, invocation: string | null = null, startedAt = Date.now()): Promise<void> {
-    this.record({ step: path, status: 'failed', attempts, input, output: EMPTY, error: errorJson(failure), invocationId: invocation, startedAt, finishedAt: Date.now() });
+    const error = errorJson(toStepFailure(path, failure, this.redactor));
+    this.record({ step: path, status: 'failed', attempts, input, output: EMPTY, error, invocationId: invocation, startedAt, finishedAt: Date.now() });
     await this.options.journal.commit();
   }
 
