@@ -209,11 +209,13 @@ flows:
       assert.ok(s.finishedAt! >= s.startedAt);
     }
     assert.deepEqual(stepOf(run, 'files[1].transform').input, { name: 'b.xml', text: '<file name="b.xml"/>' }, 'each step keeps its input');
-    const shown = await waitFor(async () => {
-      const again = await getRun(berth.url, run.id);
-      return /REPORT RequestId/.test(stepOf(again, 'files[1].transform').logs ?? '') ? again : undefined;
-    }, { what: "the transform step's logs in the run history" });
-    assert.equal(stepOf(shown, 'list').logs, null, 'an http step runs no code and has no logs');
+    assert.match(stepOf(run, 'files[1].transform').logs ?? '', /REPORT RequestId/, "the answer to ?wait=true carries each step's logs");
+    assert.equal(stepOf(run, 'list').logs, null, 'an http step runs no code and has no logs');
+    assert.deepEqual(
+      run.steps.filter((s) => !s.step.startsWith('files[')).map((s) => s.step),
+      ['list', 'files', 'post', 'enrich', 'never'],
+      'steps are listed in the order they started',
+    );
     assert.equal(stepOf(run, 'never').status, 'skipped');
     // Each step starts only after the previous one's result is recorded.
     assert.ok(stepOf(run, 'post').startedAt >= stepOf(run, 'files').finishedAt!);
@@ -333,6 +335,50 @@ flows:
       assert.equal(retried!.attempt, 2);
       assert.deepEqual(run.output, { until, from: 1, seen: 2 }, 'the resumed steps got the recorded outputs');
       assert.ok(existsSync(until));
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('a run stopped during a retry backoff', () => {
+  const BERTH_YML = `
+flows:
+  patient:
+    steps:
+      - id: flaky
+        code: step.mjs
+        retries: 3
+        retryDelay: 20s
+`;
+
+  test('Berth stops at once, and the run resumes at the next start with its retry count kept', { timeout: 60_000 }, async () => {
+    const dir = projectWithRecords({ 'berth.yml': BERTH_YML, 'step.mjs': STEP_CODE });
+    const records = path.join(dir, 'records.jsonl');
+    const first = await startBerth(dir);
+    let runId: string;
+    try {
+      const response = await fetch(`${first.url}/_berth/flows/patient/runs`, { method: 'POST', body: JSON.stringify({ input: { failUntil: 2 } }), headers: { 'content-type': 'application/json' } });
+      ({ runId } = (await response.json()) as { runId: string });
+      await waitForRecords(records, 1, { what: 'the first, failing attempt' });
+      await waitFor(async () => (await getRun(first.url, runId)).steps[0]?.error !== null || undefined, { what: 'the failure to be recorded' });
+    } catch (err) {
+      first.process.kill('SIGKILL');
+      throw err;
+    }
+    const stopping = Date.now();
+    assert.equal(await first.stop(), 0);
+    assert.ok(Date.now() - stopping < 10_000, `stopped in ${Date.now() - stopping} ms, not after the 20 s backoff`);
+
+    const second = await startBerth(dir);
+    try {
+      const run = await waitFor(async () => {
+        const found = await getRun(second.url, runId);
+        return found.status !== 'running' ? found : undefined;
+      }, { what: 'the resumed run to finish' });
+      assert.equal(run.status, 'succeeded', JSON.stringify(run.error));
+      assert.equal(stepOf(run, 'flaky').attempts, 2);
+      assert.deepEqual(readRecords(records).map((r) => r.attempt), [1, 2], 'attempt 2 ran after the restart, once');
     } finally {
       await second.stop();
     }

@@ -135,6 +135,11 @@ export class Dispatcher {
     }
   }
 
+  /** Resolves once every invocation record and log so far is in the store (they are written behind). */
+  flushRecords(): Promise<void> {
+    return this.recorder.flush();
+  }
+
   isolationOf(functionName: string): FunctionSpec['isolation'] | undefined {
     return this.runtime.pool(functionName)?.spec.isolation;
   }

@@ -64,6 +64,8 @@ export class FlowEngine {
   private flows = new Map<string, FlowSpec>();
   private readonly active = new Map<string, Promise<FlowRunRecord>>();
   private stopping = false;
+  /** Cuts retry backoffs short when Berth stops. */
+  private readonly stopped = new AbortController();
 
   constructor(private readonly options: FlowEngineOptions) {}
 
@@ -138,6 +140,7 @@ export class FlowEngine {
   /** Lets the running steps finish and records them; the runs themselves resume at the next start. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await Promise.allSettled([...this.active.values()]);
   }
 
@@ -211,8 +214,19 @@ export class FlowEngine {
     return this.stopping;
   }
 
+  /** Resolves once the logs of the steps run so far are stored (they are written behind results). */
+  logsWritten(): Promise<void> {
+    return this.options.dispatcher.flushRecords();
+  }
+
+  /** Waits `ms`, or less if Berth stops meanwhile. */
+  pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.stopped.signal }).catch(() => {});
+  }
+
   /** Inline JSON, or a blob when large. A value that is not JSON is the step's error, not Berth's. */
-  async storeValue(key: string, value: unknown, what: string, redactor?: Redactor): Promise<StoredValue> {
+  /** `key` names the blob, and is only worked out for a value that needs one. */
+  async storeValue(key: string | (() => string), value: unknown, what: string, redactor?: Redactor): Promise<StoredValue> {
     let json: string;
     try {
       json = JSON.stringify(value) ?? 'null';
@@ -222,8 +236,9 @@ export class FlowEngine {
       throw Object.assign(new Error(`the ${what} cannot be stored as JSON: ${(err as Error).message}`), { errorType: 'Berth.NotSerializable' });
     }
     if (Buffer.byteLength(json) <= this.options.inlineThresholdBytes) return { json, blob: null };
-    await this.options.blobs.put(key, json);
-    return { json: null, blob: key };
+    const blob = typeof key === 'string' ? key : key();
+    await this.options.blobs.put(blob, json);
+    return { json: null, blob };
   }
 }
 
@@ -279,7 +294,7 @@ class Execution {
         continue;
       }
       const input = step.input !== undefined ? await this.expression(path, () => render(step.input, here)) : previous;
-      const output = step.kind === 'forEach' ? await this.forEach(step, path, input, here) : await this.attempts(step, path, input, here, done?.attempts ?? 0);
+      const output = step.kind === 'forEach' ? await this.forEach(step, path, input, here) : await this.attempts(step, path, input, here, done);
       scope.steps[step.id] = output;
       previous = output;
     }
@@ -301,12 +316,17 @@ class Execution {
     }
   }
 
-  /** Runs a step until it succeeds or has failed `retries + 1` times, with exponential backoff. */
-  private async attempts(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, earlier: number): Promise<unknown> {
+  /**
+   * Runs a step until it succeeds or has failed `retries + 1` times, with exponential backoff.
+   * Resumed (`interrupted` is its record), it counts on from there: the attempt a crash cut short
+   * does not count as a failure, one that failed before a stop does.
+   */
+  private async attempts(step: Exclude<StepSpec, ForEachStep>, path: string, input: unknown, scope: Scope, interrupted: FlowStepRecord | undefined): Promise<unknown> {
+    const earlier = interrupted?.attempts ?? 0;
+    let failures = interrupted === undefined ? 0 : interrupted.error !== null ? earlier : Math.max(0, earlier - 1);
     const secrets = step.secrets.length > 0 ? await this.secretsOf(step, path) : undefined;
     const { redactor } = this;
-    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`, redactor);
-    let failures = 0;
+    const storedInput = await this.engine.storeValue(() => this.blobKey(path, 'input'), input, `input of step ${path}`, redactor);
     for (let attempt = earlier + 1; ; attempt++) {
       const startedAt = Date.now();
       const base = { step: path, attempts: attempt, input: storedInput, startedAt };
@@ -315,7 +335,7 @@ class Execution {
       try {
         const result = await this.call(step, path, input, secrets ? { ...scope, secrets } : scope, attempt, redactor);
         invocation = result.invocationId;
-        const output = await this.engine.storeValue(this.blobKey(path, 'output'), result.output, `output of step ${path}`, redactor);
+        const output = await this.engine.storeValue(() => this.blobKey(path, 'output'), result.output, `output of step ${path}`, redactor);
         this.record({ ...base, status: 'succeeded', output, error: null, invocationId: invocation, finishedAt: Date.now() });
         // Durable before the next step starts.
         await this.options.journal.commit();
@@ -323,14 +343,19 @@ class Execution {
       } catch (err) {
         const failure = toStepFailure(path, err, redactor);
         invocation = (err as { invocationId?: string }).invocationId ?? invocation;
-        if (++failures > step.retries || this.engine.isStopping) {
+        if (++failures > step.retries) {
           await this.fail(path, attempt, storedInput, failure, invocation, startedAt);
           throw failure;
         }
         this.record({ ...base, status: 'running', output: EMPTY, error: errorJson(failure), invocationId: invocation, finishedAt: null });
         // Equal jitter: half fixed, half random, so retries of many runs spread out.
         const delayMs = step.retryDelaySeconds * 1000 * 2 ** (failures - 1);
-        await sleep(delayMs / 2 + (Math.random() * delayMs) / 2);
+        await this.engine.pause(delayMs / 2 + (Math.random() * delayMs) / 2);
+        // Stopped during the backoff: the retry is the next start's to make.
+        if (this.engine.isStopping) {
+          await this.options.journal.commit();
+          throw new Interrupted();
+        }
       }
     }
   }
@@ -388,7 +413,7 @@ class Execution {
     const value = await this.expression(path, () => evaluate(step.items, scope));
     const items = value === undefined ? [] : Array.isArray(value) ? value : [value];
     const startedAt = Date.now();
-    const storedInput = await this.engine.storeValue(this.blobKey(path, 'input'), input, `input of step ${path}`, this.redactor);
+    const storedInput = await this.engine.storeValue(() => this.blobKey(path, 'input'), input, `input of step ${path}`, this.redactor);
     this.record({ step: path, status: 'running', attempts: 1, input: storedInput, output: EMPTY, error: null, invocationId: null, startedAt, finishedAt: null });
     const outputs: unknown[] = new Array(items.length);
     let next = 0;
@@ -409,7 +434,7 @@ class Execution {
       if (failure instanceof StepFailure) await this.fail(path, 1, storedInput, new StepFailure(path, failure.errorType, `item step ${failure.step} failed: ${failure.errorMessage}`), null, startedAt);
       throw failure;
     }
-    const output = await this.engine.storeValue(this.blobKey(path, 'output'), outputs, `output of step ${path}`, this.redactor);
+    const output = await this.engine.storeValue(() => this.blobKey(path, 'output'), outputs, `output of step ${path}`, this.redactor);
     this.record({ step: path, status: 'succeeded', attempts: 1, input: storedInput, output, error: null, invocationId: null, startedAt, finishedAt: Date.now() });
     await this.options.journal.commit();
     return outputs;

@@ -30,6 +30,7 @@ export function registerFlowsApi(app: FastifyInstance, { flows, store, bodyLimit
     const { runId, done } = await flows.start(request.params.name, body.input ?? {}, { trigger: 'api', ...(tenant !== undefined ? { tenantId: tenant } : {}) });
     if (request.query.wait !== 'true') return reply.code(202).send({ runId, status: 'running' });
     await done;
+    await flows.logsWritten();
     return showRun(flows, store, runId);
   });
 

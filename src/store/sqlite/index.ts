@@ -106,9 +106,11 @@ class SqliteStore implements Store {
   private readonly selectLatestLogs;
 
   private readonly events: EventStatements;
+  private readonly flows: ReturnType<typeof flowStatements>;
 
   constructor(private readonly db: Database.Database) {
     this.events = new EventStatements(db);
+    this.flows = flowStatements(db);
     this.insertInvocation = db.prepare(
       `INSERT OR REPLACE INTO invocations (id, attempt, function_name, tenant_id, trigger, status, started_at, duration_ms,
          billed_ms, init_duration_ms, max_memory_mb, error_type, error_message)
@@ -167,7 +169,7 @@ class SqliteStore implements Store {
   }
 
   async logsOf(invocationId: string): Promise<string> {
-    const rows = this.db.prepare('SELECT text FROM logs WHERE invocation_id = ? ORDER BY seq').all(invocationId) as { text: string }[];
+    const rows = this.flows.logs.all(invocationId) as { text: string }[];
     return rows.map((row) => row.text).join('');
   }
 
@@ -223,19 +225,17 @@ class SqliteStore implements Store {
   }
 
   async getFlowRun(id: string): Promise<{ run: FlowRunRecord; steps: FlowStepRecord[] } | undefined> {
-    const run = this.db.prepare('SELECT * FROM flow_runs WHERE id = ?').get(id) as FlowRunRow | undefined;
+    const run = this.flows.run.get(id) as FlowRunRow | undefined;
     if (!run) return undefined;
-    const steps = this.db.prepare('SELECT * FROM flow_steps WHERE run_id = ? ORDER BY started_at, step').all(id) as FlowStepRow[];
-    return { run: toFlowRun(run), steps: steps.map(toFlowStep) };
+    return { run: toFlowRun(run), steps: (this.flows.steps.all(id) as FlowStepRow[]).map(toFlowStep) };
   }
 
   async listFlowRuns(flow: string, limit: number): Promise<FlowRunRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM flow_runs WHERE flow = ? ORDER BY created_at DESC, id DESC LIMIT ?').all(flow, limit) as FlowRunRow[];
-    return rows.map(toFlowRun);
+    return (this.flows.list.all(flow, limit) as FlowRunRow[]).map(toFlowRun);
   }
 
   async runningFlowRuns(): Promise<FlowRunRecord[]> {
-    return (this.db.prepare("SELECT * FROM flow_runs WHERE status = 'running' ORDER BY created_at").all() as FlowRunRow[]).map(toFlowRun);
+    return (this.flows.running.all() as FlowRunRow[]).map(toFlowRun);
   }
 
   async close(): Promise<void> {
@@ -267,6 +267,18 @@ class SqliteStore implements Store {
   async deleteSecret(tenant: string, name: string): Promise<boolean> {
     return this.db.prepare('DELETE FROM secrets WHERE tenant = ? AND name = ?').run(tenant, name).changes > 0;
   }
+}
+
+/** Reads of flow runs, prepared once: the flow API reads a run after every `?wait=true` start. */
+function flowStatements(db: Database.Database) {
+  return {
+    run: db.prepare('SELECT * FROM flow_runs WHERE id = ?'),
+    // In the order the steps first started: an upsert keeps a row's rowid.
+    steps: db.prepare('SELECT * FROM flow_steps WHERE run_id = ? ORDER BY rowid'),
+    list: db.prepare('SELECT * FROM flow_runs WHERE flow = ? ORDER BY created_at DESC, id DESC LIMIT ?'),
+    running: db.prepare("SELECT * FROM flow_runs WHERE status = 'running' ORDER BY created_at"),
+    logs: db.prepare('SELECT text FROM logs WHERE invocation_id = ? ORDER BY seq'),
+  };
 }
 
 interface FlowRunRow {
