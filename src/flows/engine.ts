@@ -1,7 +1,8 @@
 /**
  * Runs flows, durably. A run's record is committed before its id is handed out; each step's
- * result is committed before the next step starts (one group commit per step, shared with
- * whatever else commits in that turn), and the next step is dispatched the moment it is.
+ * result is committed before the next step starts (in one group commit with the next step's
+ * start, shared with whatever else commits in that turn), and the next step is dispatched the
+ * moment it is.
  * A run interrupted by a crash or a stop is picked up at the next start: completed steps are
  * not run again, and the step that was running is retried under the same step id, which its
  * handler sees as `context.awsRequestId`, so it can de-duplicate its own side effects.
@@ -333,12 +334,14 @@ class Execution {
       this.record({ ...base, status: 'running', output: EMPTY, error: null, invocationId: null, finishedAt: null });
       let invocation: string | null = null;
       try {
+        // Nothing starts before what came before it is durable: the previous step's result
+        // commits here, in one transaction with this attempt's start.
+        await this.options.journal.commit();
         const result = await this.call(step, path, input, secrets ? { ...scope, secrets } : scope, attempt, redactor);
         invocation = result.invocationId;
         const output = await this.engine.storeValue(() => this.blobKey(path, 'output'), result.output, `output of step ${path}`, redactor);
+        // Committed with the next step's start, or with the run's end.
         this.record({ ...base, status: 'succeeded', output, error: null, invocationId: invocation, finishedAt: Date.now() });
-        // Durable before the next step starts.
-        await this.options.journal.commit();
         return result.output;
       } catch (err) {
         const failure = toStepFailure(path, err, redactor);
@@ -436,7 +439,6 @@ class Execution {
     }
     const output = await this.engine.storeValue(() => this.blobKey(path, 'output'), outputs, `output of step ${path}`, this.redactor);
     this.record({ step: path, status: 'succeeded', attempts: 1, input: storedInput, output, error: null, invocationId: null, startedAt, finishedAt: Date.now() });
-    await this.options.journal.commit();
     return outputs;
   }
 
