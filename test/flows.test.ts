@@ -446,6 +446,11 @@ describe('flows that cannot work stop berth start and name the field', () => {
     ['two steps with one id', '  f:\n    steps:\n      - id: a\n        function: known\n      - id: a\n        function: known\n', /flows\.f\.steps\.1\.id: step id "a" is used twice/],
     ['a step doing two things', '  f:\n    steps:\n      - id: a\n        function: known\n        code: h.mjs\n', /flows\.f\.steps\.0: a step does exactly one thing: give it one of function, code, http, forEach \(it has function and code\)/],
     ['a forEach without steps', '  f:\n    steps:\n      - id: a\n        forEach: input.items\n', /flows\.f\.steps\.0\.steps: a forEach step runs nested steps for each item/],
+    [
+      'a reference to a step that does not run before',
+      '  f:\n    steps:\n      - id: a\n        function: known\n        input: "{% steps.b %}"\n      - id: b\n        function: known\n        if: "steps.ghost.ok"\n',
+      /flows\.f\.steps\.0: step "a" refers to steps\.b, but no step "b" runs before it; use the id of an earlier step[\s\S]*flows\.f\.steps\.1: step "b" refers to steps\.ghost/,
+    ],
   ];
   for (const [what, flows, expected] of cases) {
     test(what, async () => {

@@ -38,7 +38,7 @@ export function buildFlows(
     const at = ['flows', name];
     if (rawFlow.tenant !== undefined) checkTemplate(rawFlow.tenant, [...at, 'tenant'], problems);
     const secrets = new Set<string>();
-    const steps = buildSteps(rawFlow.steps, '', [...at, 'steps']);
+    const steps = buildSteps(rawFlow.steps, '', [...at, 'steps'], new Set());
     if (secrets.size > 0 && rawFlow.tenant === undefined) {
       problems.push({ path: [...at, 'tenant'], message: `steps use secrets (${[...secrets].join(', ')}), which belong to a tenant; give the flow a tenant, e.g. tenant: acme or tenant: "{% input.customer %}"` });
     }
@@ -56,10 +56,15 @@ export function buildFlows(
       webhooks: [],
     });
 
-    function buildSteps(list: RawFlowStep[], prefix: string, listAt: (string | number)[]): StepSpec[] {
+    /** `before`: the ids of the steps that run before this list, whose outputs it may use. */
+    function buildSteps(list: RawFlowStep[], prefix: string, listAt: (string | number)[], before: Set<string>): StepSpec[] {
       const seen = new Set<string>();
+      const earlier = new Set(before);
       return list.flatMap((step, index): StepSpec[] => {
         const stepAt = [...listAt, index];
+        // Checked against the steps before this one; then this one is visible to those after it.
+        checkStepReferences(step, earlier, stepAt, problems);
+        earlier.add(step.id);
         if (seen.has(step.id)) problems.push({ path: [...stepAt, 'id'], message: `step id "${step.id}" is used twice in this list; give each step its own id` });
         seen.add(step.id);
         const kinds = STEP_KINDS.filter((kind) => step[kind] !== undefined);
@@ -116,7 +121,8 @@ export function buildFlows(
             kind: 'forEach',
             items: step.forEach!,
             concurrency: step.concurrency ?? defaults.flowStep.concurrency,
-            steps: buildSteps(step.steps, `${stepPath}.`, [...stepAt, 'steps']),
+            // Its items see the steps before the forEach, not the forEach's own (unfinished) output.
+            steps: buildSteps(step.steps, `${stepPath}.`, [...stepAt, 'steps'], new Set([...earlier].filter((id) => id !== step.id))),
           },
         ];
       });
@@ -157,6 +163,29 @@ function alertsTopic(
 function resolveModule(dir: string, module: string): string | undefined {
   const base = path.resolve(dir, module);
   return [base, ...MODULE_EXTENSIONS.map((ext) => base + ext)].find((file) => path.extname(file) !== '' && existsSync(file));
+}
+
+/** `steps.fetch` or steps.`my-step` in an expression. */
+const STEP_REFERENCE = /\bsteps\.(?:`([^`]+)`|([A-Za-z0-9_]+))/g;
+
+/** Every `steps.<id>` a step's expressions use must name a step that runs before it. */
+function checkStepReferences(step: RawFlowStep, earlier: Set<string>, at: (string | number)[], problems: Problem[]): void {
+  const expressions = [
+    ...(step.if !== undefined ? [step.if] : []),
+    ...(step.forEach !== undefined ? [step.forEach] : []),
+    ...templateExpressions(step.input),
+    ...templateExpressions(step.http),
+  ];
+  for (const expression of expressions) {
+    for (const match of expression.matchAll(STEP_REFERENCE)) {
+      const id = match[1] ?? match[2]!;
+      if (earlier.has(id)) continue;
+      problems.push({
+        path: at,
+        message: `step "${step.id}" refers to steps.${id}, but ${id === step.id ? 'a step cannot use its own output' : `no step "${id}" runs before it`}; use the id of an earlier step`,
+      });
+    }
+  }
 }
 
 function checkExpression(expression: string, at: (string | number)[], problems: Problem[]): void {
