@@ -3,7 +3,7 @@
  * response, as API Gateway maps them. Framework-free so the gateway and the
  * adapters share one implementation.
  */
-import { ACCOUNT_ID } from '../runtime/index.js';
+import { ACCOUNT_ID } from '../aws-identity.js';
 
 export interface HttpRequestParts {
   method: string;
@@ -46,6 +46,11 @@ export interface ApiGatewayV2Event {
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded|graphql)|[^;]*\+(json|xml))/i;
+
+/** Whether a body of this type travels as text in an event or result (else base64). */
+export function isTextContentType(contentType: string): boolean {
+  return TEXT_TYPES.test(contentType);
+}
 
 export function toApiGatewayV2Event(req: HttpRequestParts): ApiGatewayV2Event {
   const queryStart = req.url.indexOf('?');
@@ -103,7 +108,7 @@ export function toApiGatewayV2Event(req: HttpRequestParts): ApiGatewayV2Event {
   if (queryStringParameters) event.queryStringParameters = queryStringParameters;
   if (req.pathParameters && Object.keys(req.pathParameters).length > 0) event.pathParameters = req.pathParameters;
   if (req.body && req.body.length > 0) {
-    if (TEXT_TYPES.test(headers['content-type'] ?? 'text/plain')) {
+    if (isTextContentType(headers['content-type'] ?? 'text/plain')) {
       event.body = req.body.toString('utf8');
     } else {
       event.body = req.body.toString('base64');

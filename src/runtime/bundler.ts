@@ -7,10 +7,13 @@ import { BerthError } from '../errors.js';
 import type { FunctionSpec } from '../types.js';
 
 /** `berth/client` is bundled from this installation, so handlers need not install Berth to use it. */
-const berthClientPlugin: Plugin = {
-  name: 'berth-client',
+/** `berth/client` and `berth/adapters` in a handler resolve to this Berth's own build, installed in the project or not. */
+const berthModulesPlugin: Plugin = {
+  name: 'berth-modules',
   setup(build) {
-    build.onResolve({ filter: /^berth\/client$/ }, () => ({ path: fileURLToPath(new URL('../client/index.js', import.meta.url)) }));
+    build.onResolve({ filter: /^berth\/(client|adapters)$/ }, (args) => ({
+      path: fileURLToPath(new URL(`../${args.path.slice('berth/'.length)}/index.js`, import.meta.url)),
+    }));
   },
 };
 
@@ -38,7 +41,7 @@ export async function bundleFunctions(functions: FunctionSpec[], outDir: string,
           sourcemap: 'linked',
           metafile: true,
           logLevel: 'silent',
-          plugins: [berthClientPlugin],
+          plugins: [berthModulesPlugin],
           // CommonJS handlers call require(); an ES module needs it created.
           banner: { js: "import { createRequire as __berthRequire } from 'node:module'; const require = __berthRequire(import.meta.url);" },
         });

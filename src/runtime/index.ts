@@ -1,17 +1,13 @@
 /** runtime: sandbox processes, their pools and isolation, and bundling of handlers. */
 import type { FunctionSpec, LimitSet, ProjectSpec } from '../types.js';
 import { EnvironmentBudget } from './budget.js';
+import { functionArn, REGION } from '../aws-identity.js';
 import { FunctionPool } from './pool.js';
 
 export { bundleFunctions } from './bundler.js';
 export type { FunctionPool } from './pool.js';
 
-export const REGION = process.env.AWS_REGION ?? 'us-east-1';
-export const ACCOUNT_ID = '000000000000';
-
-export function functionArn(name: string): string {
-  return `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:${name}`;
-}
+export { ACCOUNT_ID, functionArn, REGION } from '../aws-identity.js';
 
 /**
  * All live pools. A deploy (start, or a reload in `berth dev`) swaps in new pools

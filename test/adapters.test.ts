@@ -1,0 +1,194 @@
+/**
+ * berth/adapters with real Express and Fastify: a Lambda handler served by Express, Fastify and
+ * plain node:http answers exactly as Berth's gateway does, and an Express app run as a Berth
+ * function answers exactly as the app does on its own (streams, binary, cookies, repeated headers).
+ */
+import assert from 'node:assert/strict';
+import { symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import express from 'express';
+import Fastify from 'fastify';
+import { lambdaRoutes, toExpress, toNodeHttp, type LambdaHandler } from '../src/adapters/index.js';
+import { makeProject, repoRoot, startBerth, type RunningBerth } from './helpers/project.js';
+
+/** Seed 001's POST /lead/{leadId}: validate {name, email}, answer 201 with the lead or 400 with the errors. */
+const LEAD_HANDLER = `
+const EMAIL = /^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$/;
+const json = (statusCode, body, extra = {}) => ({ statusCode, headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify(body) });
+export const handler = async (event) => {
+  const leadId = event.pathParameters?.leadId;
+  let input;
+  try {
+    input = JSON.parse((event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString() : event.body) || '{}');
+  } catch {
+    return json(400, { message: 'body must be JSON' });
+  }
+  const errors = [];
+  if (typeof input.name !== 'string' || input.name.trim() === '') errors.push('name is required');
+  if (typeof input.email !== 'string' || !EMAIL.test(input.email)) errors.push('email must be a valid address');
+  if (errors.length > 0) return json(400, { message: 'invalid lead', errors });
+  return {
+    ...json(201, { id: leadId, name: input.name.trim(), email: input.email, query: event.queryStringParameters ?? null, routeKey: event.routeKey }, { 'x-lead': leadId }),
+    cookies: ['seen=1; Path=/', 'lead=' + leadId],
+  };
+};
+`;
+
+/** An Express app using what apps use: streamed responses, binary, cookies, repeated headers, a streamed request body. */
+const EXPRESS_APP = `
+import express from 'express';
+export const app = express();
+app.get('/stream', (req, res) => {
+  res.type('text/plain');
+  let n = 0;
+  const timer = setInterval(() => {
+    res.write('chunk ' + n + '\\n');
+    if (++n === 5) { clearInterval(timer); res.end('done'); }
+  }, 5);
+});
+app.get('/binary', (req, res) => res.type('application/octet-stream').send(Buffer.from(Array.from({ length: 256 }, (_, i) => i))));
+app.get('/cookies', (req, res) => {
+  res.cookie('a', '1', { path: '/' });
+  res.cookie('b', '2', { httpOnly: true });
+  res.append('x-multi', 'one');
+  res.append('x-multi', 'two');
+  res.json({ got: req.headers.cookie ?? null, query: req.query });
+});
+app.post('/echo', (req, res) => {
+  res.type(req.headers['content-type'] ?? 'application/octet-stream');
+  req.pipe(res);
+});
+app.use((req, res) => res.status(404).json({ message: 'no route ' + req.method + ' ' + req.path }));
+`;
+
+interface Answer {
+  status: number;
+  body: Buffer;
+  contentType: string | null;
+  cookies: string[];
+  headers: Headers;
+}
+
+async function ask(url: string, init: RequestInit = {}): Promise<Answer> {
+  const response = await fetch(url, init);
+  return { status: response.status, body: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type'), cookies: response.headers.getSetCookie(), headers: response.headers };
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+const LEAD_REQUESTS: [string, RequestInit][] = [
+  ['/lead/42?src=ad', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: ' Ada ', email: 'ada@example.com' }) }],
+  ['/lead/43', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: '', email: 'nope' }) }],
+  ['/lead/44', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'not json' }],
+];
+
+describe('a Lambda handler inside Express, Fastify and node:http answers as the Berth gateway does', () => {
+  let berth: RunningBerth;
+  let handler: LambdaHandler;
+  const servers: Server[] = [];
+  const urls: Record<string, string> = {};
+
+  before(async () => {
+    const dir = makeProject({ 'berth.yml': 'functions:\n  createLead:\n    handler: lead.handler\n    isolation: warm\n    events:\n      - http: POST /lead/{leadId}\n', 'lead.mjs': LEAD_HANDLER });
+    berth = await startBerth(dir);
+    urls.berth = berth.url;
+    handler = (await import(pathToFileURL(path.join(dir, 'lead.mjs')).href)).handler as LambdaHandler;
+
+    const app = express();
+    app.post('/lead/:leadId', toExpress(handler));
+    const expressServer = createServer(app);
+    servers.push(expressServer);
+    urls.express = await listen(expressServer);
+
+    const fastify = Fastify();
+    await fastify.register(lambdaRoutes, { routes: { 'POST /lead/{leadId}': handler } });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    urls.fastify = `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`;
+    servers.push(fastify.server);
+  });
+
+  after(async () => {
+    for (const server of servers) server.close();
+    await berth?.stop();
+  });
+
+  test("seed 001's POST /lead/:leadId: the same status, body, headers and cookies every way", async () => {
+    for (const [url, init] of LEAD_REQUESTS) {
+      const viaBerth = await ask(urls.berth + url, init);
+      for (const way of ['express', 'fastify'] as const) {
+        const viaServer = await ask(urls[way] + url, init);
+        assert.equal(viaServer.status, viaBerth.status, `${way} ${url}`);
+        assert.deepEqual(JSON.parse(viaServer.body.toString()), JSON.parse(viaBerth.body.toString()), `${way} ${url}`);
+        assert.equal(viaServer.contentType, viaBerth.contentType);
+        assert.deepEqual(viaServer.cookies, viaBerth.cookies);
+        assert.equal(viaServer.headers.get('x-lead'), viaBerth.headers.get('x-lead'));
+      }
+    }
+    const created = JSON.parse((await ask(urls.express + LEAD_REQUESTS[0]![0], LEAD_REQUESTS[0]![1])).body.toString());
+    assert.deepEqual(created, { id: '42', name: 'Ada', email: 'ada@example.com', query: { src: 'ad' }, routeKey: 'POST /lead/{leadId}' });
+  });
+
+  test('toNodeHttp serves any path with the $default route; a handler that throws is a 502, as from API Gateway', async () => {
+    const plain = createServer(toNodeHttp(async (event: any) => ({ statusCode: 200, body: `${event.requestContext.http.method} ${event.rawPath} ${event.routeKey}` })));
+    const failing = createServer(toNodeHttp(async () => { throw new Error('boom'); }));
+    servers.push(plain, failing);
+    const answer = await ask(`${await listen(plain)}/any/thing`, { method: 'PUT', body: 'x' });
+    assert.equal(answer.body.toString(), 'PUT /any/thing $default');
+    const failed = await ask(await listen(failing));
+    assert.equal(failed.status, 502);
+    assert.deepEqual(JSON.parse(failed.body.toString()), { message: 'Internal Server Error' });
+  });
+});
+
+describe('an Express app run as a Berth function answers as the app does on its own', () => {
+  let berth: RunningBerth;
+  let bare: Server;
+  let bareUrl: string;
+
+  before(async () => {
+    const dir = makeProject({
+      'berth.yml': 'functions:\n  web:\n    handler: web.handler\n    isolation: warm\n    events:\n      - http: ANY /{proxy+}\n',
+      'app.mjs': EXPRESS_APP,
+      'web.mjs': "import { fromExpress } from 'berth/adapters';\nimport { app } from './app.mjs';\nexport const handler = fromExpress(app);\n",
+    });
+    // The handler's own dependency (express) resolves from the project's node_modules, as in a real project.
+    symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
+    writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+    berth = await startBerth(dir);
+    const { app } = (await import(pathToFileURL(path.join(dir, 'app.mjs')).href)) as { app: express.Express };
+    bare = createServer(app);
+    bareUrl = await listen(bare);
+  });
+
+  after(async () => {
+    bare?.close();
+    await berth?.stop();
+  });
+
+  const cases: [string, RequestInit][] = [
+    ['/stream', {}],
+    ['/binary', {}],
+    ['/cookies?x=1&x=2', { headers: { cookie: 'session=abc; theme=dark' } }],
+    ['/echo', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) % 256)) }],
+    ['/echo', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"é":"ü"}' }],
+    ['/missing', {}],
+  ];
+
+  for (const [url, init] of cases) {
+    test(`${init.method ?? 'GET'} ${url}`, async () => {
+      const viaApp = await ask(bareUrl + url, init);
+      const viaBerth = await ask(berth.url + url, init);
+      assert.equal(viaBerth.status, viaApp.status);
+      assert.ok(viaBerth.body.equals(viaApp.body), `the same ${viaApp.body.length} bytes (got ${viaBerth.body.length})`);
+      assert.equal(viaBerth.contentType, viaApp.contentType);
+      assert.deepEqual(viaBerth.cookies, viaApp.cookies, 'every Set-Cookie, in order');
+      assert.equal(viaBerth.headers.get('x-multi'), viaApp.headers.get('x-multi'));
+    });
+  }
+});
