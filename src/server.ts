@@ -205,6 +205,7 @@ export async function startServer(options: ServerOptions): Promise<BerthServer> 
     }
     throw err;
   }
+  berth.events.realtime.attach(app.server);
   const address = app.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;

@@ -165,6 +165,9 @@ export interface SmtpSpec {
 export interface TopicSpec {
   name: string;
   subscriptions: SubscriptionSpec[];
+  /** The tokens that open a WebSocket subscription, if the topic takes them. */
+  websocket?: { tokens: string[] };
+  mqtt?: { url: string; topic: string };
 }
 
 export interface ProjectSpec {

@@ -183,7 +183,8 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
         subscriptions.push({ http: sub.http!, retries: sub.retries ?? defaults.httpSubscriptionRetries, ...filter });
       }
     });
-    topics.set(name, { name, subscriptions });
+    const websocket = raw0?.websocket && realtimeTokens(raw0.websocket, ['topics', name, 'websocket'], problems);
+    topics.set(name, { name, subscriptions, ...(websocket ? { websocket } : {}), ...(raw0?.mqtt ? { mqtt: raw0.mqtt } : {}) });
   }
   const smtp = buildSmtp(raw, problems);
 
@@ -245,6 +246,15 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     ...(smtp ? { smtp } : {}),
     runtime: { maxEnvironments: raw.runtime?.maxEnvironments ?? defaultMaxEnvironments() },
   };
+}
+
+function realtimeTokens(raw: { tokens?: string[] | undefined; tokenEnv?: string | undefined }, at: (string | number)[], problems: Problem[]): { tokens: string[] } | undefined {
+  const fromEnv = raw.tokenEnv !== undefined ? process.env[raw.tokenEnv] : undefined;
+  if (raw.tokenEnv !== undefined && !fromEnv) {
+    problems.push({ path: [...at, 'tokenEnv'], message: `environment variable ${raw.tokenEnv} is not set; export it before starting Berth` });
+    return undefined;
+  }
+  return { tokens: [...(raw.tokens ?? []), ...(fromEnv ? [fromEnv] : [])] };
 }
 
 function buildSmtp(raw: RawConfig, problems: Problem[]): SmtpSpec | undefined {

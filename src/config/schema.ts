@@ -218,7 +218,19 @@ const subscription = z
   .refine((sub) => sub.raw === undefined || sub.queue !== undefined, { error: 'raw applies to queue subscriptions only', path: ['raw'] })
   .refine((sub) => sub.retries === undefined || sub.http !== undefined || sub.email !== undefined, { error: 'retries applies to http and email subscriptions only', path: ['retries'] });
 
-const topic = z.strictObject({ subscriptions: z.array(subscription).optional() });
+const topic = z.strictObject({
+  subscriptions: z.array(subscription).optional(),
+  /** Browsers and devices subscribe over WebSocket with one of these tokens. */
+  websocket: z
+    .strictObject({
+      tokens: z.array(z.string().min(16, { error: 'expected a token of at least 16 characters' })).optional(),
+      tokenEnv: z.string().optional(),
+    })
+    .refine((ws) => ws.tokens !== undefined || ws.tokenEnv !== undefined, { error: 'a WebSocket topic needs tokens: [...] or tokenEnv: NAME' })
+    .optional(),
+  /** Every message is also published to this MQTT broker topic. */
+  mqtt: z.strictObject({ url: z.string().regex(/^mqtts?:\/\//, { error: 'expected mqtt://host:port or mqtts://host:port' }), topic: z.string().min(1) }).optional(),
+});
 
 const stepId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { error: 'step ids use 1-64 letters, digits, - and _' });
 

@@ -17,6 +17,7 @@ import { Journal } from './journal.js';
 import { smtpMailer } from './mailer.js';
 import { QueueTriggers } from './queue-triggers.js';
 import { QueueService } from './queues.js';
+import { RealtimeHub } from './realtime.js';
 import { Scheduler } from './schedules.js';
 import { TopicService } from './topics.js';
 
@@ -43,6 +44,7 @@ export class Events {
     readonly queues: QueueService,
     readonly asyncInvoker: AsyncInvoker,
     readonly topics: TopicService,
+    readonly realtime: RealtimeHub,
     private readonly queueTriggers: QueueTriggers,
     private readonly schedules: Scheduler,
     private project: ProjectSpec,
@@ -72,17 +74,19 @@ export class Events {
     let events: Events | undefined;
     const deliver = (destination: Destination, record: unknown) => events!.deliver(destination, record);
     const asyncInvoker = new AsyncInvoker({ queues, dispatcher, deliver, onError });
+    const realtime = new RealtimeHub(onError);
     const topics = new TopicService({
       queues,
       asyncInvoker,
       idempotency,
       idempotencyWindowSeconds: project.events.idempotencyWindowSeconds,
       onError,
+      onStored: (topic, envelope) => realtime.deliver(topic, envelope),
       onDeliveryFailed: (detail) => logger.warn(detail, 'topic delivery to an HTTP or email subscriber failed for good'),
     });
     const queueTriggers = new QueueTriggers(queues, dispatcher, onError);
     const schedules = await Scheduler.open({ store, journal, onError });
-    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, queueTriggers, schedules, project, options.background);
+    events = new Events(journal, idempotency, blobs, queues, asyncInvoker, topics, realtime, queueTriggers, schedules, project, options.background);
     events.deploy(project);
     void store.deleteExpiredKeys(Date.now()).catch(onError);
     return events;
@@ -100,6 +104,7 @@ export class Events {
     this.asyncInvoker.deploy(functions, this.background);
     if (!this.background) return;
     this.topics.deploy(project.topics, project.smtp && smtpMailer(project.smtp));
+    this.realtime.deploy(project.topics);
     this.queueTriggers.deploy(functions);
     this.schedules.deploy(
       functions.map((fn) => ({
@@ -125,7 +130,7 @@ export class Events {
   /** Stops consuming; what is in flight finishes (the dispatcher drains it) and its writes commit. */
   async stop(): Promise<void> {
     this.queues.close();
-    await Promise.all([this.asyncInvoker.stop(), this.topics.stop(), this.queueTriggers.stop(), this.schedules.stop()]);
+    await Promise.all([this.asyncInvoker.stop(), this.topics.stop(), this.realtime.stop(), this.queueTriggers.stop(), this.schedules.stop()]);
     await this.journal.commit().catch(() => {});
   }
 }

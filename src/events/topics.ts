@@ -36,6 +36,8 @@ export interface TopicServiceOptions {
   idempotency: Idempotency;
   idempotencyWindowSeconds: number;
   onError: (err: unknown) => void;
+  /** Hears each message once it is stored, in publish order (real-time subscribers). */
+  onStored?: (topic: string, envelope: SnsEnvelope) => void;
   /** Logs a delivery to an HTTP or email subscriber that failed for good. */
   onDeliveryFailed: (detail: { topic: string; to: string; messageId: string; attempts: number; error: string }) => void;
 }
@@ -126,6 +128,7 @@ export class TopicService {
     const result = { messageId, deliveries: matching.length };
     claim?.(result);
     await Promise.all(sends);
+    this.options.onStored?.(topic.name, envelope);
     return result;
   }
 
@@ -211,7 +214,7 @@ function emailQueueName(topic: string, to: string[]): string {
   return `email:${topic}#${createHash('sha256').update(to.join(',')).digest('hex').slice(0, 16)}`;
 }
 
-type SnsEnvelope = ReturnType<typeof snsEnvelope>;
+export type SnsEnvelope = ReturnType<typeof snsEnvelope>;
 
 function snsEnvelope(topic: string, messageId: string, timestamp: string, input: PublishInput) {
   return {
