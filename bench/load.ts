@@ -13,6 +13,12 @@ export interface LoadJob {
   duration: number;
   warmup: number;
   tenants?: number;
+  /** Request path (default `/hello/42`). */
+  path?: string;
+  /** Request method (default GET), body and extra headers, sent the same on every request. */
+  method?: string;
+  body?: string;
+  headers?: Record<string, string>;
 }
 /** Invoke → handler-start samples, taken in rounds of `concurrency` with `pauseMs` between rounds. */
 export interface ProbeJob {
@@ -39,11 +45,24 @@ async function load(job: LoadJob): Promise<LoadResult> {
   let next = 0;
   const tenants = job.tenants;
   // One shared counter, so the tenants interleave evenly across all connections.
-  const requests = tenants
-    ? [{ setupRequest: (req: { headers?: Record<string, string> }) => ({ ...req, headers: { ...req.headers, 'x-berth-tenant': `tenant-${next++ % tenants}` } }) }]
-    : undefined;
+  const fixed = {
+    ...(job.method !== undefined && { method: job.method }),
+    ...(job.body !== undefined && { body: job.body }),
+    ...(job.headers !== undefined && { headers: job.headers }),
+  };
+  const requests =
+    tenants || Object.keys(fixed).length > 0
+      ? [
+          {
+            ...fixed,
+            ...(tenants && {
+              setupRequest: (req: { headers?: Record<string, string> }) => ({ ...req, headers: { ...req.headers, 'x-berth-tenant': `tenant-${next++ % tenants}` } }),
+            }),
+          },
+        ]
+      : undefined;
   const run = autocannon({
-    url: `${job.url}/hello/42`,
+    url: `${job.url}${job.path ?? '/hello/42'}`,
     connections: job.connections,
     duration: job.duration,
     ...(job.warmup > 0 && { warmup: { connections: job.connections, duration: job.warmup } }),

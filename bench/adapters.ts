@@ -1,0 +1,171 @@
+// Adapters benchmark: seed 001's POST /lead/:leadId (validate {name, email} JSON, answer 201 JSON)
+// served four ways in one run, so the ratios compare like with like:
+//   (a) bare Express: the route written natively (express.json() + the same validation)
+//   (b) Express + toExpress(handler): the Lambda handler inside Express (src/adapters)
+//   (c) Berth running fromExpress(app), (a)'s app, as a function on `http: ANY /{proxy+}` (warm)
+//   (d) the Lambda Runtime API path: not built in Berth yet, so a "not built" row
+// and, for reference, (e) Berth's native path: the Lambda handler itself on `http: POST /lead/{leadId}` (warm).
+//
+// Every server and every load generator is its own child process (bench/children.ts kills
+// them all on exit, error or Ctrl-C). Every way must first answer the same 201, body and cookies.
+//
+// Run: npm run bench:adapters   (env: BENCH_CONNECTIONS, default 10; BENCH_DURATION s, default 10; BENCH_WARMUP s, default 2)
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lastError, repoRoot, tempDir, track, withServer } from './children.js';
+import type { LoadJob, LoadResult } from './load.js';
+import { attempt, met, ms, positive, table, times } from './report.js';
+
+const CONNECTIONS = positive('BENCH_CONNECTIONS', 10);
+const DURATION = positive('BENCH_DURATION', 10);
+const WARMUP = positive('BENCH_WARMUP', 2);
+const CORES = os.availableParallelism();
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const fixtures = path.join(repoRoot, 'bench/fixtures/adapters');
+const berthBin = path.join(repoRoot, 'bin/berth.js');
+
+const ROUTE = '/lead/42';
+const BODY = JSON.stringify({ name: ' Ada ', email: 'ada@example.com' });
+const HEADERS = { 'content-type': 'application/json' };
+const EXPECTED = { id: '42', name: 'Ada', email: 'ada@example.com', query: null, routeKey: 'POST /lead/{leadId}' };
+const EXPECTED_COOKIES = ['seen=1; Path=/', 'lead=42'];
+
+// Hard stop: every step has its own timeout, this catches anything that still hangs.
+const budgetMs = (4 * (WARMUP + DURATION + 60) + 60) * 1000;
+setTimeout(() => {
+  console.error(`bench:adapters: watchdog fired after ${budgetMs / 1000} s, killing children`);
+  process.exit(1);
+}, budgetMs).unref();
+
+// ---- servers -------------------------------------------------------------------------------
+
+const baseline = (kind: 'native' | 'to-express') => ({ args: [path.join(here, 'adapters-server.js'), kind], env: {} });
+
+/** A throwaway Berth project (fixture files + berth.yml) with its own data dir and BERTH_HOME. */
+function berth(name: string, files: string[], handler: string, route: string): { args: string[]; env: Record<string, string> } {
+  const root = tempDir(`berth-bench-adapters-${name}-`);
+  const project = path.join(root, 'project');
+  const data = path.join(root, 'data');
+  const home = path.join(root, 'home');
+  for (const dir of [project, data, home]) mkdirSync(dir);
+  for (const file of files) copyFileSync(path.join(fixtures, file), path.join(project, file));
+  writeFileSync(
+    path.join(project, 'berth.yml'),
+    ['functions:', `  ${name}:`, `    handler: ${handler}`, '    isolation: warm', '    events:', `      - http: ${route}`, ''].join('\n'),
+  );
+  // The app's own dependency (express) resolves from a node_modules symlink, as in test/adapters.test.ts.
+  // Berth runs the bundle from <data>/build/, where express stays external: with --data outside the
+  // project, the project's own node_modules is not on that path, so the link sits above both.
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'));
+  writeFileSync(path.join(project, 'package.json'), '{"type":"module"}\n');
+  return { args: [berthBin, 'start', project, '--port', '0', '--data', data], env: { BERTH_HOME: home } };
+}
+
+// ---- client (its own process, see bench/load.ts) ---------------------------------------------
+
+function load(url: string): Promise<LoadResult> {
+  const job: LoadJob = { mode: 'load', url, path: ROUTE, method: 'POST', body: BODY, headers: HEADERS, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP };
+  const timeoutMs = (WARMUP + DURATION + 30) * 1000;
+  const child = track(spawn(process.execPath, [path.join(here, 'load.js'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(JSON.parse(stdout) as LoadResult);
+      else reject(new Error(signal === 'SIGKILL' ? `client timed out after ${timeoutMs / 1000} s` : `client failed: ${lastError(stderr)}`));
+    });
+  });
+}
+
+/** One request first: every way must answer the same 201, body and cookies, or its numbers mean nothing. */
+async function check(url: string): Promise<void> {
+  const response = await fetch(url + ROUTE, { method: 'POST', headers: HEADERS, body: BODY });
+  const text = await response.text();
+  if (response.status !== 201) throw new Error(`expected 201, got ${response.status}: ${text.slice(0, 120)}`);
+  const body: unknown = JSON.parse(text);
+  if (JSON.stringify(body) !== JSON.stringify(EXPECTED)) throw new Error(`unexpected body ${text.slice(0, 160)}`);
+  const cookies = response.headers.getSetCookie();
+  if (JSON.stringify(cookies) !== JSON.stringify(EXPECTED_COOKIES)) throw new Error(`unexpected cookies ${JSON.stringify(cookies)}`);
+  if (response.headers.get('x-lead') !== '42') throw new Error(`unexpected x-lead ${response.headers.get('x-lead')}`);
+}
+
+const measure = (server: { args: string[]; env: Record<string, string> }) =>
+  withServer(server.args, server.env, async (s) => {
+    await check(s.url);
+    return load(s.url);
+  });
+
+// ---- main ------------------------------------------------------------------------------------
+
+console.log(`bench:adapters: POST ${ROUTE}, ${CONNECTIONS} connections, ${DURATION} s per run after ${WARMUP} s warm-up, ${CORES} cores`);
+
+const a = await attempt('(a) bare Express', () => measure(baseline('native')));
+const b = await attempt('(b) Express + toExpress(handler)', () => measure(baseline('to-express')));
+const c = await attempt('(c) Berth + fromExpress(app), ANY /{proxy+}', () =>
+  measure(berth('web', ['app.mjs', 'web.mjs'], 'web.handler', 'ANY /{proxy+}')),
+);
+console.log('… (d) Lambda Runtime API path: not built in Berth, skipped');
+const e = await attempt('(e) Berth native, POST /lead/{leadId}', () => measure(berth('createLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}')));
+
+const ok = <T>(r: T | Error): T | undefined => (r instanceof Error ? undefined : r);
+const [A, E] = [ok(a), ok(e)];
+const B = ok(b);
+
+type Row = [name: string, result: LoadResult | Error | 'not built', target: string, isMet: boolean | undefined | 'not measurable'];
+const rows: Row[] = [
+  ['(a) bare Express (native route)', a, '', undefined],
+  ['(b) Express + toExpress(handler)', b, '≥0.9× (a)', B && A ? B.rps >= 0.9 * A.rps : undefined],
+  ['(c) Berth + fromExpress(app), warm', c, '', undefined],
+  ['(d) Lambda Runtime API path', 'not built', '≥0.5× (e)', 'not measurable'],
+  ['(e) Berth native handler, warm', e, '', undefined],
+];
+const ratio = (r: LoadResult, base: LoadResult | undefined) => (base ? times(r.rps / base.rps) : 'n/a');
+const mainTable = table(
+  ['Way', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs (a)', 'req/s vs (e)', 'failed', 'Target', 'Met?'],
+  rows.map(([name, r, target, isMet]) => {
+    const verdict = isMet === 'not measurable' ? isMet : target && met(isMet);
+    if (r === 'not built') return [name, 'not built', '', '', '', '', '', target, verdict];
+    if (r instanceof Error) return [name, `error: ${r.message}`, '', '', '', '', '', target, target && 'n/a'];
+    return [name, r.rps.toFixed(0), ms(r.p50), ms(r.p99), ratio(r, A), ratio(r, E), String(r.failed), target, verdict];
+  }),
+);
+
+const C = ok(c);
+const fmt = (x: LoadResult | undefined, y: LoadResult | undefined) => (x && y ? times(x.rps / y.rps) : 'n/a');
+const ratiosTable = table(
+  ['Ratio (req/s)', 'Value', 'Target', 'Met?'],
+  [
+    ['(b) / (a): Lambda handler inside Express vs the native route', fmt(B, A), '≥0.90×', met(B && A ? B.rps >= 0.9 * A.rps : undefined)],
+    ['(c) / (a): Express app as a Berth function vs the app on its own', fmt(C, A), '', ''],
+    ['(c) / (e): Express app as a Berth function vs the handler on Berth', fmt(C, E), '', ''],
+    ['(d) / (e): Lambda Runtime API path vs Berth native', 'not built', '≥0.50×', 'not measurable'],
+  ],
+);
+
+const date = new Date().toISOString().slice(0, 10);
+const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+console.log(`
+----- paste into docs/benchmarks.md -----
+## Adapters: one route, served four ways (bench:adapters)
+
+Measured ${date} with \`npm run bench:adapters\`: Node ${process.version}, ${cpu}, ${CORES} cores;
+seed 001's \`POST /lead/:leadId\` (JSON {name, email} validated, 201 JSON with x-lead and two cookies), every
+way checked to answer the same first; autocannon in its own process, ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up,
+each server in its own process; Berth functions \`isolation: warm\`; latencies in ms from the client, req/s counts 2xx only.
+(c) is (a)'s Express app behind \`fromExpress\` on \`http: ANY /{proxy+}\`; (e) is the Lambda handler on Berth directly, for reference.
+(d), Lambda's Runtime API served by Berth, is not built yet: its target cannot be measured.
+
+${mainTable}
+
+${ratiosTable}
+-----------------------------------------`);
+
+process.exitCode = [a, b, c, e].some((r) => r instanceof Error) ? 1 : 0;
