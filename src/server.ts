@@ -2,6 +2,7 @@
  * Composes Berth from its parts, in the direction data flows:
  * config → store → bundles → runtime (pools) → dispatcher → events → flows → scaling → gateway.
  */
+import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -56,14 +57,18 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
   const dataDir = path.resolve(options.dataDir ?? path.join(project.dir, '.berth'));
   const store = openSqliteStore(dataDir, project.store);
   let generation = 0;
+  // Bundles leave packages external, and Node resolves them from where the bundle lies: under the
+  // project's node_modules they find its packages wherever the data directory is. One folder per
+  // data directory, so two instances of one project never overwrite each other's bundles.
+  const buildRoot = path.join(project.dir, 'node_modules', '.berth', createHash('sha256').update(dataDir).digest('hex').slice(0, 12));
 
   const build = async (spec: ProjectSpec) => {
     const started = performance.now();
     const functions = [...spec.functions.values()];
     progress(`bundling ${functions.length} function${functions.length === 1 ? '' : 's'} ...`);
-    const outDir = path.join(dataDir, 'build', String(++generation));
+    const outDir = path.join(buildRoot, String(++generation));
     const bundles = await bundleFunctions(functions, outDir, spec.configFile);
-    rmSync(path.join(dataDir, 'build', String(generation - 2)), { recursive: true, force: true });
+    rmSync(path.join(buildRoot, String(generation - 2)), { recursive: true, force: true });
     await store.saveFunctions(functions.map((fn) => ({ name: fn.name, handler: fn.handler, spec: fn, updatedAt: Date.now() })));
     progress(`bundled in ${Math.round(performance.now() - started)} ms`);
     return bundles;
