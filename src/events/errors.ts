@@ -19,8 +19,10 @@ const definitions = {
   MissingParameter: { status: 400, queryCode: 'MissingParameter' },
   InvalidAttributeValue: { status: 400, queryCode: 'InvalidAttributeValue' },
   InvalidAddress: { status: 404, queryCode: 'InvalidAddress' },
-  /** An X-Amz-Target naming no SQS operation (SQS's documented common error for an unknown action). */
+  /** An X-Amz-Target or Query Action naming no SQS operation (SQS's documented common error for an unknown action). */
   InvalidAction: { status: 400, queryCode: 'InvalidAction' },
+  /** A Query-protocol request with no Action parameter. */
+  MissingAction: { status: 400, queryCode: 'MissingAction' },
   /** A request body that is not a JSON object of the operation's members, as AWS JSON services answer it. */
   SerializationException: { status: 400, queryCode: 'SerializationException' },
   InternalFailure: { status: 500, queryCode: 'InternalFailure' },

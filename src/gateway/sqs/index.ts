@@ -1,13 +1,17 @@
 /**
- * The SQS API over Berth's queues, as @aws-sdk/client-sqs speaks it: AWS JSON 1.0,
- * `POST /` with `X-Amz-Target: AmazonSQS.<Operation>` (aws-wire.md §3).
+ * The SQS API over Berth's queues, in both of SQS's wire formats: AWS JSON 1.0, as
+ * @aws-sdk/client-sqs and current SDKs speak it (`POST /` with `X-Amz-Target:
+ * AmazonSQS.<Operation>`, aws-wire.md §3), and the Query protocol of older SDKs
+ * (form-encoded `Action=<Operation>&...`, answered in XML). Both run the same
+ * operations (operations.ts) on the same members; only reading and writing differ.
  */
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import type { BaseLogger } from 'pino';
 import { EventError, isEventError, type QueueService } from '../../events/index.js';
 import { operations, unsupportedOperations, type Operation } from './operations.js';
-import { parseBody, sendError, sendJson } from './wire.js';
+import { queryInput, queryParameters, sendQueryError, sendQueryResult } from './query.js';
+import { parseBody, queueUrl, sendError, sendJson } from './wire.js';
 
 export interface SqsApiOptions {
   queues: QueueService;
@@ -17,48 +21,109 @@ export interface SqsApiOptions {
 }
 
 const TARGET_PREFIX = 'AmazonSQS.';
-/** Room for a request's JSON around its messages (ids, attribute names, queue URL). */
+/** Room for a request's members around its messages (ids, attribute names, queue URL). */
 const ENVELOPE_BYTES = 64 * 1024;
+/** A SigV4 credential scope for the sqs service, in an Authorization header or a presigned URL. */
+const SQS_SCOPE = /Credential=[^,\s]*\/sqs\/aws4_request/;
+const SQS_SCOPE_IN_QUERY = /[?&]X-Amz-Credential=[^&]*%2Fsqs%2Faws4_request/i;
+const ACTION_IN_QUERY = /[?&]Action=([A-Za-z]+)(?:&|$)/;
+
+type Protocol = 'json' | 'query';
 
 /**
- * Routing: `POST /` carries both SQS calls and a user's own `POST /` route, which the
- * gateway's catch-all serves. A route constraint on the X-Amz-Target header lets the
- * router tell them apart: a request with the header matches this route, one without
- * it falls through to the catch-all. (A check inside a `POST /` route could not hand
- * a request back to the catch-all.) Any X-Amz-Target counts, so a wrong one gets an
- * SQS error instead of reaching a user's function.
+ * Routing: `POST /` carries SQS calls and a user's own `POST /` route, which the
+ * gateway's catch-all serves. A route constraint tells them apart: a request with an
+ * X-Amz-Target header is a JSON call; one without it is a Query call if it is signed
+ * for the sqs service, or if its query string names an SQS action (`?Action=ListQueues`).
+ * Anything else falls through to the catch-all. (A check inside a route could not
+ * hand a request back to the catch-all.) Any X-Amz-Target counts, so a wrong one
+ * gets an SQS error instead of reaching a user's function.
  */
-const awsTarget: ConstraintStrategy<HTTPVersion.V1, unknown> = {
-  name: 'awsTarget',
+function protocolOf(request: { headers: Record<string, string | string[] | undefined>; url?: string }): Protocol | undefined {
+  if (request.headers['x-amz-target'] !== undefined) return 'json';
+  const authorization = request.headers.authorization;
+  if (typeof authorization === 'string' && SQS_SCOPE.test(authorization)) return 'query';
+  const url = request.url ?? '';
+  if (!url.includes('?')) return undefined;
+  if (SQS_SCOPE_IN_QUERY.test(url)) return 'query';
+  const action = ACTION_IN_QUERY.exec(url)?.[1];
+  return action !== undefined && (operations.has(action) || unsupportedOperations.has(action)) ? 'query' : undefined;
+}
+
+const sqsProtocol: ConstraintStrategy<HTTPVersion.V1, unknown> = {
+  name: 'sqsProtocol',
   storage() {
     const handlers = new Map<unknown, Handler<HTTPVersion.V1>>();
     return { get: (value) => handlers.get(value) ?? null, set: (value, handler) => void handlers.set(value, handler) };
   },
-  deriveConstraint: (request) => (request.headers['x-amz-target'] === undefined ? undefined : 'present'),
+  deriveConstraint: (request) => protocolOf(request),
 };
 
 export function registerSqsApi(app: FastifyInstance, options: SqsApiOptions): void {
-  app.addConstraintStrategy(awsTarget);
+  app.addConstraintStrategy(sqsProtocol);
+  const run = (operation: Operation, input: Record<string, unknown>, request: FastifyRequest, reply: FastifyReply) =>
+    operation({ queues: options.queues, maxPayloadBytes: options.maxPayloadBytes, request, reply }, input);
+
   app.post(
     '/',
     {
-      constraints: { awsTarget: 'present' },
+      constraints: { sqsProtocol: 'json' },
       // JSON escaping at most doubles a valid message (a \n or \" for one byte); the
       // engine enforces the real limit on the decoded message.
       bodyLimit: 2 * options.maxPayloadBytes + ENVELOPE_BYTES,
-      errorHandler: (err: FastifyError, request, reply) => sendError(request, reply, sqsError(err, request, options.logger)),
+      errorHandler: (err: FastifyError, request, reply) => sendError(request, reply, sqsError(err, request, jsonAction(request), options.logger)),
     },
     async (request, reply) => {
-      const operation = operationFor(request.headers['x-amz-target']);
-      const input = parseBody(request.body as Buffer | undefined);
-      const output = await operation({ queues: options.queues, maxPayloadBytes: options.maxPayloadBytes, request, reply }, input);
+      const target = request.headers['x-amz-target'];
+      const operation = operationNamed(jsonAction(request), () =>
+        new EventError(
+          'InvalidAction',
+          `The action ${JSON.stringify(target)} is not valid for this endpoint. Send X-Amz-Target: ${TARGET_PREFIX}<Operation>, one of ${[...operations.keys()].join(', ')}.`,
+        ),
+      );
+      const output = await run(operation, parseBody(request.body as Buffer | undefined), request, reply);
       return sendJson(request, reply, output);
     },
   );
+
+  // Query calls go to `/` or to a queue's URL, by GET or by a form-encoded POST.
+  for (const url of ['/', '/:account/:queue']) {
+    app.route<{ Params: { account?: string; queue?: string } }>({
+      method: ['GET', 'POST'],
+      url,
+      constraints: { sqsProtocol: 'query' },
+      // Percent-encoding at most triples a valid message; the engine enforces the real limit.
+      bodyLimit: 3 * options.maxPayloadBytes + ENVELOPE_BYTES,
+      errorHandler: (err: FastifyError, request, reply) => sendQueryError(request, reply, sqsError(err, request, queryActionInUrl(request), options.logger)),
+      handler: async (request, reply) => {
+        const params = queryParameters(request);
+        const action = params.get('Action');
+        if (action === null || action === '') {
+          throw new EventError('MissingAction', `The request has no Action parameter. Send Action=<Operation>, one of ${[...operations.keys()].join(', ')}, with Version=2012-11-05.`);
+        }
+        const operation = operationNamed(action, () =>
+          new EventError('InvalidAction', `The action ${action} is not valid for this endpoint. Send Action=<Operation>, one of ${[...operations.keys()].join(', ')}.`),
+        );
+        const pathQueue = request.params.queue === undefined ? undefined : queueUrl(request, request.params.queue);
+        const output = await run(operation, queryInput(action, params, pathQueue), request, reply);
+        return sendQueryResult(request, reply, action, output);
+      },
+    });
+  }
 }
 
-function operationFor(target: string | string[] | undefined): Operation {
-  const name = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+function jsonAction(request: FastifyRequest): string | undefined {
+  const target = request.headers['x-amz-target'];
+  return typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
+}
+
+/** The action a Query request's URL names; one in a POST's body is not read when the body is refused. */
+function queryActionInUrl(request: FastifyRequest): string | undefined {
+  return ACTION_IN_QUERY.exec(request.url)?.[1];
+}
+
+/** The operation an action names; one Berth does not offer is UnsupportedOperation, anything else `invalid()`. */
+function operationNamed(name: string | undefined, invalid: () => EventError): Operation {
   const operation = name === undefined ? undefined : operations.get(name);
   if (operation) return operation;
   if (name !== undefined && unsupportedOperations.has(name)) {
@@ -69,23 +134,20 @@ function operationFor(target: string | string[] | undefined): Operation {
         : `${name} is not supported by Berth. Supported operations: ${[...operations.keys()].join(', ')}.`,
     );
   }
-  throw new EventError(
-    'InvalidAction',
-    `The action ${JSON.stringify(target)} is not valid for this endpoint. Send X-Amz-Target: ${TARGET_PREFIX}<Operation>, one of ${[...operations.keys()].join(', ')}.`,
-  );
+  throw invalid();
 }
 
 /** Every failure of an SQS call, as the SQS error it is shown as. */
-function sqsError(err: FastifyError, request: FastifyRequest, logger: BaseLogger): EventError {
+function sqsError(err: FastifyError, request: FastifyRequest, action: string | undefined, logger: BaseLogger): EventError {
   if (isEventError(err)) return err;
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     const limit = request.routeOptions.bodyLimit;
-    return request.headers['x-amz-target'] === `${TARGET_PREFIX}SendMessageBatch`
+    return action === 'SendMessageBatch'
       ? new EventError('BatchRequestTooLong', `The request is larger than ${limit} bytes; its messages cannot fit the events.maxPayload limit in berth.yml. Send fewer or smaller messages per request.`)
       : new EventError('InvalidMessageContents', `The request is larger than ${limit} bytes; its message cannot fit the events.maxPayload limit in berth.yml. Send a smaller message, or raise events.maxPayload.`);
   }
   if (err.statusCode !== undefined && err.statusCode < 500) {
-    return new EventError('SerializationException', `The request could not be read: ${err.message}. Send a JSON body as the AWS SDK does.`);
+    return new EventError('SerializationException', `The request could not be read: ${err.message}. Send the operation's parameters as the AWS SDK does.`);
   }
   logger.error({ err, reqId: request.id }, 'unhandled SQS API error');
   return new EventError('InternalFailure', `Internal error in Berth while serving this request (id ${request.id}); see the gateway log. Retry the request.`);
