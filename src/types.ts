@@ -32,6 +32,10 @@ export interface FunctionSpec {
   file: string;
   /** The handler's export; empty for a service that only has a start(). */
   exportName: string;
+  /** nodejs: the handler runs in Berth's Node sandbox; provided: `bootstrap` runs it through Lambda's Runtime API. */
+  runtime: 'nodejs' | 'provided';
+  /** For `runtime: provided`: the executable that polls the Runtime API (absolute path). */
+  bootstrap?: string;
   /** A service's long-running start() export, run once per instance. */
   startExport?: string;
   /** function: environments on demand, down to zero when idle; service: always-on instances. */

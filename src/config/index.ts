@@ -1,5 +1,5 @@
 /** config: reads berth.yml into a validated ProjectSpec; every error names file, line, field and fix. */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
@@ -92,7 +92,7 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
 
   for (const [name, fn] of Object.entries(raw.functions)) {
     const at = ['functions', name];
-    const entry = resolveEntry(dir, fn, at, problems);
+    const entry = fn.runtime === 'provided' ? resolveBootstrap(dir, fn, at, problems) : resolveEntry(dir, fn, at, problems);
     if (!entry) continue;
     const mode = fn.mode ?? 'function';
     const service = serviceSettings(fn, mode, at, problems);
@@ -106,9 +106,11 @@ function buildProject(dir: string, configFile: string, raw: RawConfig, problems:
     const isolation = fn.isolation ?? raw.defaults?.isolation ?? defaults.isolation;
     functions.set(name, {
       name,
-      handler: fn.handler ?? fn.start!,
+      handler: fn.handler ?? fn.start ?? '',
       file: entry.file,
       exportName: entry.exportName,
+      runtime: fn.runtime ?? 'nodejs',
+      ...(fn.runtime === 'provided' ? { bootstrap: entry.file } : {}),
       ...(entry.startExport !== undefined ? { startExport: entry.startExport } : {}),
       mode,
       minInstances: service.minInstances,
@@ -278,6 +280,7 @@ function functionDefaults(raw: RawConfig): Omit<FunctionSpec, 'name' | 'handler'
     isolation: raw.defaults?.isolation ?? defaults.isolation,
     environment: stringifyValues({ ...raw.defaults?.environment }),
     description: '',
+    runtime: 'nodejs',
     mode: 'function',
     minInstances: 0,
     maxInstances: 0,
@@ -435,6 +438,25 @@ function resolveEntry(
     return undefined;
   }
   return { file: start.file, exportName: handler?.exportName ?? '', startExport: start.exportName };
+}
+
+/** `runtime: provided`: the bootstrap executable; `handler` is passed to it as _HANDLER, whatever its language. */
+function resolveBootstrap(dir: string, fn: RawConfig["functions"][string], at: (string | number)[], problems: Problem[]): { file: string; exportName: string; startExport?: string } | undefined {
+  if (fn.bootstrap === undefined) {
+    problems.push({ path: [...at, 'bootstrap'], message: 'runtime: provided needs bootstrap: the executable that polls the Runtime API, e.g. bootstrap: ./bootstrap' });
+    return undefined;
+  }
+  for (const key of ['start', 'mode'] as const) {
+    if (key === 'mode' ? fn.mode === 'service' : fn[key] !== undefined) problems.push({ path: [...at, key], message: `${key === 'mode' ? 'mode: service' : key} needs the Node runtime; a provided runtime serves invocations only` });
+  }
+  const file = path.resolve(dir, fn.bootstrap);
+  try {
+    accessSync(file, constants.X_OK);
+  } catch {
+    problems.push({ path: [...at, 'bootstrap'], message: `${fn.bootstrap} is not an executable file in ${dir}; create it and chmod +x it` });
+    return undefined;
+  }
+  return { file, exportName: '' };
 }
 
 /** Instance bounds of a service; for a function, the service-only keys are refused. */

@@ -148,6 +148,9 @@ const fn = z.strictObject({
   reservedConcurrency: concurrency.optional(),
   tenantConcurrency: concurrency.optional(),
   provisionedConcurrency: z.number().int().min(0).max(256, { error: 'expected 0 to 256 provisioned environments' }).optional(),
+  runtime: z.enum(['nodejs', 'provided'], { error: 'expected nodejs (the default) or provided (a bootstrap speaking the Lambda Runtime API)' }).optional(),
+  /** For runtime: provided: the executable that runs the handler, relative to berth.yml. */
+  bootstrap: z.string().optional(),
   mode: z.enum(['function', 'service'], { error: 'expected function (on demand, scales to zero) or service (always-on instances)' }).optional(),
   minInstances: instances.optional(),
   maxInstances: instances.optional(),

@@ -27,6 +27,8 @@ export async function bundleFunctions(functions: FunctionSpec[], outDir: string,
   const bundles = new Map<string, string>();
   await Promise.all(
     functions.map(async (fn) => {
+      // A provided runtime runs its own bootstrap: nothing to bundle.
+      if (fn.runtime === 'provided') return void bundles.set(fn.name, fn.bootstrap!);
       const outfile = path.join(outDir, `${fn.name}.mjs`);
       let exports: string[] | undefined;
       try {

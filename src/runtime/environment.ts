@@ -39,7 +39,25 @@ export interface EnvironmentOptions {
   platformEnv: Record<string, string>;
 }
 
-type State = 'starting' | 'ready' | 'busy' | 'failed' | 'dead';
+export type State = 'starting' | 'ready' | 'busy' | 'failed' | 'dead';
+
+/** What the pool, the dispatcher and the service runner use of an environment, whatever runs in it. */
+export interface Sandbox {
+  readonly id: string;
+  readonly spec: FunctionSpec;
+  state: State;
+  key: string | undefined;
+  lastUsed: number;
+  readonly pid: number | undefined;
+  readonly canQueue: boolean;
+  readonly initFailure: FunctionError | undefined;
+  readonly exitDescription: string | undefined;
+  ready(): Promise<void>;
+  takeInit(): { log: string; initMs: number } | undefined;
+  invoke(message: Omit<InvokeMessage, 't'>): Promise<Outcome>;
+  startService(id: string, onLog: (text: string) => void): void;
+  kill(): void;
+}
 
 interface Queued {
   id: string;
@@ -54,7 +72,7 @@ interface Running extends Queued {
   killedFor?: 'timeout' | 'memory';
 }
 
-export class Environment {
+export class Environment implements Sandbox {
   readonly id = randomUUID().replace(/-/g, '');
   readonly spec: FunctionSpec;
   state: State = 'starting';

@@ -18,7 +18,8 @@
  */
 import type { FunctionSpec } from '../types.js';
 import type { BudgetMember, EnvironmentBudget } from './budget.js';
-import { Environment, type EnvironmentOptions } from './environment.js';
+import { Environment, type EnvironmentOptions, type Sandbox } from './environment.js';
+import { RuntimeApiEnvironment } from './runtime-api.js';
 
 const WARM_KEY = '*';
 /** Queue behind busy environments only while the expected wait stays under this. */
@@ -42,15 +43,15 @@ export interface PoolStats {
 
 interface Waiter {
   key: string;
-  resolve: (env: Environment) => void;
+  resolve: (env: Sandbox) => void;
 }
 
 export class FunctionPool implements BudgetMember {
   readonly spec: FunctionSpec;
-  private readonly ready: Environment[] = [];
-  private readonly idle = new Map<string, Environment[]>();
+  private readonly ready: Sandbox[] = [];
+  private readonly idle = new Map<string, Sandbox[]>();
   /** Environments with invocations outstanding, and how many (1, or 2 when one is queued). */
-  private readonly busy = new Map<Environment, number>();
+  private readonly busy = new Map<Sandbox, number>();
   private readonly busyByKey = new Map<string, number>();
   private readonly waiters: Waiter[] = [];
   /** Environments being started for a waiting key, and for the ready pool. */
@@ -94,12 +95,12 @@ export class FunctionPool implements BudgetMember {
    * An environment for this tenant, bound and counted busy: an idle one, else (for fast
    * handlers) a running one with nothing queued yet, else one that frees up or starts.
    */
-  acquire(tenantId: string | undefined): Promise<Environment> {
+  acquire(tenantId: string | undefined): Promise<Sandbox> {
     this.lastDemand = Date.now();
     const key = this.keyFor(tenantId);
     const env = this.takeIdle(key) ?? this.pipelinable(key);
     if (env) return Promise.resolve(this.markBusy(env, key));
-    return new Promise<Environment>((resolve) => {
+    return new Promise<Sandbox>((resolve) => {
       this.waiters.push({ key, resolve });
       this.scale();
     });
@@ -109,7 +110,7 @@ export class FunctionPool implements BudgetMember {
    * Returns an environment after an invocation; `reusable` is false when it must die.
    * `handlerMs` is the handler's own duration, as measured in the sandbox.
    */
-  release(env: Environment, reusable: boolean, handlerMs: number | undefined): void {
+  release(env: Sandbox, reusable: boolean, handlerMs: number | undefined): void {
     const key = env.key!;
     const outstanding = (this.busy.get(env) ?? 1) - 1;
     // An environment that died is already forgotten (and uncounted) by its exit handler.
@@ -169,8 +170,8 @@ export class FunctionPool implements BudgetMember {
    * An environment outside the pool, for a service instance running start(): it never takes
    * invocations, and `onExit` hears when it ends.
    */
-  spawnDetached(onExit: (env: Environment) => void): Environment {
-    return new Environment(this.options, onExit);
+  spawnDetached(onExit: (env: Sandbox) => void): Sandbox {
+    return this.create(onExit);
   }
 
   /** Process ids of live environments, for tooling. */
@@ -204,7 +205,7 @@ export class FunctionPool implements BudgetMember {
   }
 
   evictOldestIdle(): void {
-    let found: [string, Environment[]] | undefined;
+    let found: [string, Sandbox[]] | undefined;
     for (const entry of this.idle) {
       if (!found || entry[1][0]!.lastUsed < found[1][0]!.lastUsed) found = entry;
     }
@@ -277,12 +278,12 @@ export class FunctionPool implements BudgetMember {
     return this.occupancyMedian;
   }
 
-  private hand(waiter: Waiter, env: Environment): void {
+  private hand(waiter: Waiter, env: Sandbox): void {
     this.waiters.splice(this.waiters.indexOf(waiter), 1);
     waiter.resolve(this.markBusy(env, waiter.key));
   }
 
-  private markBusy(env: Environment, key: string): Environment {
+  private markBusy(env: Sandbox, key: string): Sandbox {
     env.key = key;
     const outstanding = this.busy.get(env) ?? 0;
     this.busy.set(env, outstanding + 1);
@@ -302,7 +303,7 @@ export class FunctionPool implements BudgetMember {
   }
 
   /** A running environment of this key with room for a queued invocation, if pipelining pays. */
-  private pipelinable(key: string): Environment | undefined {
+  private pipelinable(key: string): Sandbox | undefined {
     if (!this.canPipeline()) return undefined;
     for (const [env, outstanding] of this.busy) {
       if (outstanding === 1 && env.key === key && env.canQueue && env.state === 'busy') return env;
@@ -310,7 +311,7 @@ export class FunctionPool implements BudgetMember {
     return undefined;
   }
 
-  private takeIdle(key: string): Environment | undefined {
+  private takeIdle(key: string): Sandbox | undefined {
     if (this.spec.isolation === 'fresh') return undefined;
     const list = this.idle.get(key);
     const env = list?.pop();
@@ -318,7 +319,7 @@ export class FunctionPool implements BudgetMember {
     return env;
   }
 
-  private takeReady(): Environment | undefined {
+  private takeReady(): Sandbox | undefined {
     const env = this.ready.shift();
     if (!env) return undefined;
     this.countClaim();
@@ -394,7 +395,7 @@ export class FunctionPool implements BudgetMember {
   }
 
   /** A started environment goes to a waiter (of its key first), else to the ready pool. */
-  private place(env: Environment, key?: string): void {
+  private place(env: Sandbox, key?: string): void {
     this.initFailing = env.state !== 'ready';
     // A waiter takes even an environment whose init failed: its invocation reports the init error.
     const waiter = this.waiters.find((w) => w.key === key) ?? this.waiters[0];
@@ -403,15 +404,20 @@ export class FunctionPool implements BudgetMember {
     else this.ready.push(env);
   }
 
-  private spawn(): Environment {
-    return new Environment(this.options, (env) => {
+  /** A Node sandbox, or for `runtime: provided` the function's own bootstrap behind the Runtime API. */
+  private create(onExit: (env: Sandbox) => void): Sandbox {
+    return this.spec.runtime === 'provided' ? new RuntimeApiEnvironment(this.options, onExit) : new Environment(this.options, onExit);
+  }
+
+  private spawn(): Sandbox {
+    return this.create((env) => {
       this.forget(env);
       // Frees the slot and calls onCapacity(): a waiter counting on an environment that died gets another.
       this.budget.release();
     });
   }
 
-  private forget(env: Environment): void {
+  private forget(env: Sandbox): void {
     if (this.busy.delete(env)) this.busyByKey.set(env.key!, this.busyByKey.get(env.key!)! - 1);
     const readyIndex = this.ready.indexOf(env);
     if (readyIndex >= 0) this.ready.splice(readyIndex, 1);

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Dispatcher } from '../dispatch/index.js';
 import { Recorder } from '../dispatch/recorder.js';
-import type { Environment } from '../runtime/environment.js';
+import type { Sandbox } from '../runtime/environment.js';
 import type { Runtime } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import type { FunctionSpec } from '../types.js';
@@ -83,7 +83,7 @@ class Instance {
   private readonly abort = new AbortController();
   private state: ServiceInstanceStats['state'] = 'starting';
   private restarts = 0;
-  private env: Environment | undefined;
+  private env: Sandbox | undefined;
   private readonly done: Promise<void>;
 
   constructor(

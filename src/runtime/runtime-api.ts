@@ -1,0 +1,304 @@
+/**
+ * An environment for `runtime: provided`: the function's own `bootstrap` (any executable, any
+ * language) runs the handler and talks to Lambda's Runtime API, which this environment serves on
+ * a loopback port of its own (`AWS_LAMBDA_RUNTIME_API`). Init is over at its first `/next`; each
+ * invocation is handed to a waiting `/next` and ends with `/response` or `/error`. Timeouts kill
+ * the process, as they do a Node sandbox, and its stdout and stderr are the invocation's log.
+ * Status codes and error bodies follow the Runtime API (see ../../docs: aws-wire facts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { FunctionError, FunctionSpec } from '../types.js';
+import type { EnvironmentOptions, Outcome, Sandbox, State } from './environment.js';
+import type { InvokeMessage } from './protocol.js';
+
+const INIT_TIMEOUT_MS = 10_000;
+const PREFIX = '/2018-06-01/runtime';
+const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
+
+interface Invocation {
+  message: Omit<InvokeMessage, 't'>;
+  resolve: (outcome: Outcome) => void;
+  log: string;
+  timer?: NodeJS.Timeout;
+  answered: boolean;
+  started: number;
+}
+
+export class RuntimeApiEnvironment implements Sandbox {
+  readonly id = randomUUID().replace(/-/g, '');
+  readonly spec: FunctionSpec;
+  state: State = 'starting';
+  key: string | undefined;
+  lastUsed = Date.now();
+  private child: ChildProcess | undefined;
+  private readonly server = http.createServer((req, res) => this.route(req, res));
+  private readonly readyPromise: Promise<void>;
+  private markReady!: () => void;
+  private pendingInit: { log: string; initMs: number } | undefined;
+  private initLog = '';
+  private initError: FunctionError | undefined;
+  private exited: string | undefined;
+  private current: Invocation | undefined;
+  /** The invocation answered last: a second answer to it is a state error, not an unknown id. */
+  private lastAnswered: string | undefined;
+  /** A `/next` waiting for work: answered when an invocation arrives. */
+  private waiting: ServerResponse | undefined;
+  private readonly startedAt = performance.now();
+
+  constructor(
+    private readonly options: EnvironmentOptions,
+    private readonly onExit: (env: Sandbox) => void,
+  ) {
+    this.spec = options.spec;
+    this.readyPromise = new Promise((resolve) => (this.markReady = resolve));
+    this.server.listen(0, '127.0.0.1', () => this.start());
+    // A bootstrap that never asks for work is an init failure, not a hang.
+    setTimeout(() => {
+      if (this.state !== 'starting') return;
+      this.initError = { errorType: 'Runtime.InitTimeout', errorMessage: `The bootstrap did not ask for an invocation within ${INIT_TIMEOUT_MS / 1000} seconds`, trace: [] };
+      this.state = 'failed';
+      this.kill();
+      this.markReady();
+    }, INIT_TIMEOUT_MS).unref();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** One invocation at a time: the Runtime API has no queue. */
+  get canQueue(): boolean {
+    return false;
+  }
+
+  get initFailure(): FunctionError | undefined {
+    return this.initError;
+  }
+
+  get exitDescription(): string | undefined {
+    return this.exited;
+  }
+
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  takeInit(): { log: string; initMs: number } | undefined {
+    const init = this.pendingInit;
+    this.pendingInit = undefined;
+    return init;
+  }
+
+  invoke(message: Omit<InvokeMessage, 't'>): Promise<Outcome> {
+    if (this.initError || this.state === 'dead') {
+      return Promise.resolve({ error: this.initError ?? exitError('before the invocation'), status: 'failed', maxMemoryMb: 0, log: '', lost: true });
+    }
+    return new Promise((resolve) => {
+      this.state = 'busy';
+      this.current = { message, resolve, log: '', answered: false, started: performance.now() };
+      if (this.waiting) this.handOut(this.waiting);
+    });
+  }
+
+  startService(): void {
+    throw new Error('a provided runtime serves invocations only; start() needs the Node runtime');
+  }
+
+  kill(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  private start(): void {
+    const { spec } = this;
+    const port = (this.server.address() as AddressInfo).port;
+    const today = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
+    const child = spawn(spec.bootstrap!, [], {
+      cwd: path.dirname(spec.bootstrap!),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+        LANG: process.env.LANG ?? 'C.UTF-8',
+        HOME: process.env.HOME ?? '/tmp',
+        TZ: ':UTC',
+        AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+        _HANDLER: spec.handler,
+        LAMBDA_TASK_ROOT: path.dirname(spec.bootstrap!),
+        AWS_LAMBDA_FUNCTION_NAME: spec.name,
+        AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memoryMb),
+        AWS_LAMBDA_FUNCTION_TIMEOUT: String(spec.timeoutSeconds),
+        AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
+        AWS_LAMBDA_LOG_STREAM_NAME: `${today}/[$LATEST]${this.id}`,
+        AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+        AWS_REGION: this.options.region,
+        AWS_DEFAULT_REGION: this.options.region,
+        AWS_EXECUTION_ENV: 'AWS_Lambda_provided',
+        ...this.options.platformEnv,
+        ...spec.environment,
+      },
+    });
+    this.child = child;
+    const onOutput = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (this.current) this.current.log += text;
+      else this.initLog += text;
+    };
+    child.stdout!.on('data', onOutput);
+    child.stderr!.on('data', onOutput);
+    child.on('error', (err) => {
+      this.initError ??= { errorType: 'Runtime.InvalidEntrypoint', errorMessage: `cannot run ${spec.bootstrap}: ${err.message}`, trace: [] };
+    });
+    child.on('exit', (code, signal) => {
+      this.exited = signal ? `signal: ${signal}` : `exit status ${code}`;
+      const wasStarting = this.state === 'starting';
+      this.state = 'dead';
+      if (wasStarting) this.initError ??= exitError(`during init with ${this.exited}`, this.initLog);
+      this.markReady();
+      this.finish({ error: exitError(`with ${this.exited}`), status: 'failed', maxMemoryMb: 0, lost: true });
+      this.server.close();
+      this.onExit(this);
+    });
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '';
+    if (req.method === 'GET' && url === `${PREFIX}/invocation/next`) return this.next(res);
+    const reply = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(url);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (req.method === 'POST' && url === `${PREFIX}/init/error`) return this.initErrorPosted(req, body, res);
+      if (req.method !== 'POST' || !reply) return sendJson(res, 404, { errorMessage: `unknown Runtime API path ${req.method} ${url}`, errorType: 'InvalidRequest' });
+      if (size > MAX_RESPONSE_BYTES) return sendJson(res, 413, { errorMessage: `response of ${size} bytes exceeds ${MAX_RESPONSE_BYTES}`, errorType: 'RequestEntityTooLarge' });
+      this.answer(decodeURIComponent(reply[1]!), reply[2] as 'response' | 'error', req, body, res);
+    });
+  }
+
+  /** `/next`: the first one ends init; each one is held until there is an invocation. */
+  private next(res: ServerResponse): void {
+    if (this.state === 'starting') {
+      this.state = 'ready';
+      this.pendingInit = { log: this.initLog, initMs: performance.now() - this.startedAt };
+      this.initLog = '';
+      this.markReady();
+    }
+    this.waiting = res;
+    res.on('close', () => {
+      if (this.waiting === res) this.waiting = undefined;
+    });
+    if (this.current && !this.current.answered && !this.current.timer) this.handOut(res);
+  }
+
+  private handOut(res: ServerResponse): void {
+    const current = this.current!;
+    const { message } = current;
+    this.waiting = undefined;
+    const deadline = Date.now() + message.timeoutMs;
+    current.timer = setTimeout(() => this.timedOut(), message.timeoutMs);
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'lambda-runtime-aws-request-id': message.id,
+      'lambda-runtime-deadline-ms': String(deadline),
+      'lambda-runtime-invoked-function-arn': this.options.functionArn,
+      'lambda-runtime-trace-id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Parent=${randomUUID().replace(/-/g, '').slice(0, 16)};Sampled=0`,
+      ...(message.clientContext !== undefined ? { 'lambda-runtime-client-context': JSON.stringify(message.clientContext) } : {}),
+      ...(message.tenantId !== undefined ? { 'lambda-runtime-aws-tenant-id': message.tenantId } : {}),
+    });
+    res.end(JSON.stringify(message.event ?? null));
+  }
+
+  private answer(id: string, kind: 'response' | 'error', req: IncomingMessage, body: Buffer, res: ServerResponse): void {
+    const current = this.current;
+    const to = `Invocation${kind === 'response' ? 'Response' : 'ErrorResponse'}`;
+    if (id === this.lastAnswered) {
+      return sendJson(res, 403, { errorMessage: `State transition from InvocationResponse to ${to} failed for runtime. Error: invocation ${id} has already been answered`, errorType: 'InvalidStateTransition' });
+    }
+    if (!current || current.message.id !== id) return sendJson(res, 400, { errorMessage: `Invalid request ID: ${id} is not the invocation in progress`, errorType: 'InvalidRequestID' });
+    if (!current.timer) return sendJson(res, 403, { errorMessage: `State transition from Ready to ${to} failed for runtime. Error: invocation ${id} was not handed out`, errorType: 'InvalidStateTransition' });
+    current.answered = true;
+    this.lastAnswered = id;
+    sendJson(res, 202, { status: 'OK' });
+    const durationMs = performance.now() - current.started;
+    if (kind === 'response') {
+      this.finish({ payload: parsePayload(body), status: 'succeeded', maxMemoryMb: 0, durationMs, lost: false });
+    } else {
+      this.finish({ error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed', maxMemoryMb: 0, durationMs, lost: false });
+    }
+  }
+
+  private initErrorPosted(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
+    if (this.state !== 'starting') return sendJson(res, 403, { errorMessage: 'State transition from Ready to InitError failed for runtime. Error: init is over', errorType: 'InvalidStateTransition' });
+    sendJson(res, 202, { status: 'OK' });
+    this.initError = errorFrom(body, req.headers['lambda-runtime-function-error-type']);
+    this.pendingInit = { log: this.initLog, initMs: performance.now() - this.startedAt };
+    this.state = 'failed';
+    this.markReady();
+    this.kill();
+  }
+
+  private timedOut(): void {
+    const current = this.current;
+    if (!current || current.answered) return;
+    const seconds = this.spec.timeoutSeconds.toFixed(2);
+    this.finish({
+      status: 'timed_out',
+      error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${current.message.id} Error: Task timed out after ${seconds} seconds`, trace: [] },
+      maxMemoryMb: 0,
+      lost: true,
+    });
+    this.kill();
+  }
+
+  private finish(outcome: Omit<Outcome, 'log'>): void {
+    const current = this.current;
+    if (!current) return;
+    this.current = undefined;
+    clearTimeout(current.timer);
+    this.lastUsed = Date.now();
+    if (this.state === 'busy') this.state = outcome.lost ? 'dead' : 'ready';
+    current.resolve({ ...outcome, log: current.log });
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** The response as the caller gets it: JSON when it is JSON, else its text. */
+function parsePayload(body: Buffer): unknown {
+  const text = body.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Real clients put errorType in the body (aws-lambda-ric sends no header); the header is the fallback. */
+function errorFrom(body: Buffer, header: string | string[] | undefined): FunctionError {
+  const fallback = (Array.isArray(header) ? header[0] : header) ?? 'Runtime.Unknown';
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { errorType?: unknown; errorMessage?: unknown; trace?: unknown; stackTrace?: unknown };
+    const trace = Array.isArray(parsed.trace) ? parsed.trace : Array.isArray(parsed.stackTrace) ? parsed.stackTrace : [];
+    return {
+      errorType: typeof parsed.errorType === 'string' ? parsed.errorType : fallback,
+      errorMessage: typeof parsed.errorMessage === 'string' ? parsed.errorMessage : '',
+      trace: trace.map(String),
+    };
+  } catch {
+    return { errorType: fallback, errorMessage: body.toString('utf8').slice(0, 1000), trace: [] };
+  }
+}
+
+function exitError(when: string, log = ''): FunctionError {
+  return { errorType: 'Runtime.ExitError', errorMessage: `Runtime exited ${when}${log ? `: ${log.trim().split('\n').at(-1)}` : ''}`, trace: [] };
+}

@@ -1,0 +1,195 @@
+/**
+ * runtime: provided: a bootstrap in any language speaks Lambda's Runtime API to Berth. Tested
+ * with a bash + curl bootstrap as in AWS's custom-runtime tutorial and a Python stdlib runtime
+ * running a Python handler, through the Invoke API and an HTTP route; and with bootstraps that
+ * misbehave: exit at once, answer an unknown request id, answer twice, hang past the timeout.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
+
+const BASH_BOOTSTRAP = `#!/bin/bash
+set -euo pipefail
+echo "init for $_HANDLER"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT_DATA=$(curl -sS -LD "$HEADERS" "http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/next")
+  REQUEST_ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  echo "handling $REQUEST_ID"
+  RESPONSE="{\\"echo\\": $EVENT_DATA, \\"handler\\": \\"$_HANDLER\\", \\"function\\": \\"$AWS_LAMBDA_FUNCTION_NAME\\"}"
+  curl -sS -X POST "http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime/invocation/$REQUEST_ID/response" -d "$RESPONSE" > /dev/null
+done
+`;
+
+const PYTHON_BOOTSTRAP = `#!/usr/bin/env python3
+import importlib, json, os, sys, traceback, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+module_name, function_name = os.environ["_HANDLER"].rsplit(".", 1)
+handler = getattr(importlib.import_module(module_name), function_name)
+def post(path, body, headers={}):
+    request = urllib.request.Request(api + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+    return urllib.request.urlopen(request).status
+while True:
+    with urllib.request.urlopen(api + "/invocation/next") as response:
+        request_id = response.headers["Lambda-Runtime-Aws-Request-Id"]
+        deadline = int(response.headers["Lambda-Runtime-Deadline-Ms"])
+        event = json.loads(response.read())
+    try:
+        result = handler(event, {"aws_request_id": request_id, "deadline_ms": deadline})
+        post("/invocation/" + request_id + "/response", result)
+    except Exception as error:
+        print("".join(traceback.format_exception(error)), file=sys.stderr, flush=True)
+        post("/invocation/" + request_id + "/error", {"errorType": type(error).__name__, "errorMessage": str(error), "stackTrace": []}, {"Lambda-Runtime-Function-Error-Type": "Unhandled"})
+`;
+
+const PYTHON_HANDLER = `
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    body = event.get("body")
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": '{"python": true, "got": %s}' % (body or "null")} if "rawPath" in event else {"sum": sum(event.get("numbers", [])), "id": context["aws_request_id"]}
+`;
+
+/** Answers an unknown id, then twice for the real one: both refusals are logged with their status and errorType. */
+const MISBEHAVING_BOOTSTRAP = `#!/bin/bash
+set -uo pipefail
+api="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS="$(mktemp)"
+  curl -sS -D "$HEADERS" "$api/invocation/next" > /dev/null
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
+  echo "unknown: $(curl -sS -w ' %{http_code}' -X POST "$api/invocation/not-a-real-id/response" -d '{}')"
+  curl -sS -X POST "$api/invocation/$ID/response" -d '{"first": true}' > /dev/null
+  echo "twice: $(curl -sS -w ' %{http_code}' -X POST "$api/invocation/$ID/response" -d '{"second": true}')"
+done
+`;
+
+const BERTH_YML = `
+functions:
+  bash:
+    runtime: provided
+    bootstrap: bash/bootstrap
+    handler: function.handler
+  python:
+    runtime: provided
+    bootstrap: python/bootstrap
+    handler: function.handler
+    events:
+      - http: POST /py
+  quitter:
+    runtime: provided
+    bootstrap: quitter/bootstrap
+  sleeper:
+    runtime: provided
+    bootstrap: sleeper/bootstrap
+    timeout: 1
+  liar:
+    runtime: provided
+    bootstrap: liar/bootstrap
+`;
+
+let berth: RunningBerth;
+
+before(async () => {
+  const dir = makeProject({
+    'berth.yml': BERTH_YML,
+    'bash/bootstrap': BASH_BOOTSTRAP,
+    'python/bootstrap': PYTHON_BOOTSTRAP,
+    'python/function.py': PYTHON_HANDLER,
+    'quitter/bootstrap': '#!/bin/sh\necho "missing dependency" >&2\nexit 3\n',
+    // Takes the invocation and never answers.
+    'sleeper/bootstrap': '#!/bin/sh\ncurl -sS "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" > /dev/null\nsleep 30\n',
+    'liar/bootstrap': MISBEHAVING_BOOTSTRAP,
+  });
+  for (const fn of ['bash', 'python', 'quitter', 'sleeper', 'liar']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
+  berth = await startBerth(dir);
+});
+
+after(async () => {
+  await berth?.stop();
+});
+
+async function invoke(fn: string, payload: unknown) {
+  const response = await fetch(`${berth.url}/2015-03-31/functions/${fn}/invocations`, { method: 'POST', body: JSON.stringify(payload), headers: { 'x-amz-log-type': 'Tail' } });
+  return {
+    status: response.status,
+    functionError: response.headers.get('x-amz-function-error'),
+    log: Buffer.from(response.headers.get('x-amz-log-result') ?? '', 'base64').toString('utf8'),
+    body: (await response.json()) as any,
+  };
+}
+
+describe('bootstraps in other languages', () => {
+  test("a bash + curl bootstrap, as in AWS's tutorial, answers invocations with its environment", async () => {
+    const first = await invoke('bash', { n: 1 });
+    assert.equal(first.status, 200);
+    assert.equal(first.functionError, null);
+    assert.deepEqual(first.body, { echo: { n: 1 }, handler: 'function.handler', function: 'bash' });
+    assert.match(first.log, /init for function\.handler/, 'init output comes with the first invocation');
+    const second = await invoke('bash', { n: 2 });
+    assert.deepEqual(second.body.echo, { n: 2 }, 'the same process serves the next one');
+    assert.match(second.log, /handling [0-9a-f-]{36}/);
+  });
+
+  test('a Python runtime runs a Python handler, through the Invoke API and an HTTP route; its errors are function errors', async () => {
+    const summed = await invoke('python', { numbers: [1, 2, 3] });
+    assert.equal(summed.body.sum, 6);
+    assert.match(summed.body.id, /^[0-9a-f-]{36}$/);
+    const viaRoute = await fetch(`${berth.url}/py`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    assert.equal(viaRoute.status, 200);
+    assert.deepEqual(await viaRoute.json(), { python: true, got: { a: 1 } });
+    const failed = await invoke('python', { fail: true });
+    assert.equal(failed.functionError, 'Unhandled');
+    assert.equal(failed.body.errorType, 'ValueError');
+    assert.equal(failed.body.errorMessage, 'asked to fail');
+    assert.match(failed.log, /ValueError: asked to fail/, 'stderr is the log');
+    assert.equal((await invoke('python', { numbers: [4] })).body.sum, 4, 'the runtime goes on after an error');
+  });
+});
+
+describe('bootstraps that misbehave get clear errors', () => {
+  test('one that exits at once is Runtime.ExitError', async () => {
+    const answer = await invoke('quitter', {});
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'Runtime.ExitError');
+    assert.match(answer.body.errorMessage, /exit status 3/);
+  });
+
+  test('one that never answers times out, and the next invocation gets a new process', async () => {
+    const answer = await invoke('sleeper', {});
+    assert.equal(answer.body.errorType, 'Sandbox.Timedout');
+    assert.match(answer.body.errorMessage, /Task timed out after 1\.00 seconds/);
+    const again = await invoke('sleeper', {});
+    assert.equal(again.body.errorType, 'Sandbox.Timedout', 'a fresh environment, timed out in turn');
+  });
+
+  test('an unknown request id is 400 InvalidRequestID; a second answer is 403 InvalidStateTransition; the first answer counts', async () => {
+    const answer = await invoke('liar', {});
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body, { first: true });
+    const next = await invoke('liar', {});
+    assert.match(next.log, /unknown: \{"errorMessage":"Invalid request ID[^"]*","errorType":"InvalidRequestID"\} 400/);
+    assert.match(next.log, /twice: \{"errorMessage":"State transition from InvocationResponse to InvocationResponse failed[^"]*","errorType":"InvalidStateTransition"\} 403/);
+  });
+});
+
+describe('provided runtimes that cannot work stop berth start and name the field', () => {
+  const startFails = async (yml: string, files: Record<string, string> = {}) => {
+    const dir = makeProject({ 'berth.yml': yml, ...files });
+    const run = await runCli(['start', dir, '--port', '0', '--data', path.join(dir, '.berth')], { timeoutMs: 20_000 });
+    assert.notEqual(run.code, 0);
+    return run.stderr;
+  };
+
+  test('no bootstrap, a bootstrap that is not executable, and a provided service', async () => {
+    assert.match(await startFails('functions:\n  f:\n    runtime: provided\n'), /functions\.f\.bootstrap: runtime: provided needs bootstrap/);
+    assert.match(await startFails('functions:\n  f:\n    runtime: provided\n    bootstrap: boot\n', { boot: '#!/bin/sh\n' }), /functions\.f\.bootstrap: boot is not an executable file/);
+    assert.match(
+      await startFails('functions:\n  f:\n    runtime: provided\n    bootstrap: missing\n    mode: service\n'),
+      /functions\.f\.mode: mode: service needs the Node runtime/,
+    );
+  });
+});
