@@ -3,7 +3,7 @@
 //   (a) bare Express: the route written natively (express.json() + the same validation)
 //   (b) Express + toExpress(handler): the Lambda handler inside Express (src/adapters)
 //   (c) Berth running fromExpress(app), (a)'s app, as a function on `http: ANY /{proxy+}` (warm)
-//   (d) the Lambda Runtime API path: not built in Berth yet, so a "not built" row
+//   (d) the Lambda Runtime API path with Berth's own bootstrap: that bootstrap is not built yet, so a "not built" row
 // and, for reference, (e) Berth's native path: the Lambda handler itself on `http: POST /lead/{leadId}` (warm).
 //
 // Every server and every load generator is its own child process (bench/children.ts kills
@@ -112,7 +112,7 @@ const b = await attempt('(b) Express + toExpress(handler)', () => measure(baseli
 const c = await attempt('(c) Berth + fromExpress(app), ANY /{proxy+}', () =>
   measure(berth('web', ['app.mjs', 'web.mjs'], 'web.handler', 'ANY /{proxy+}')),
 );
-console.log('… (d) Lambda Runtime API path: not built in Berth, skipped');
+console.log('… (d) Lambda Runtime API path: Berth serves the Runtime API, but has no bootstrap of its own for Node handlers yet; skipped');
 const e = await attempt('(e) Berth native, POST /lead/{leadId}', () => measure(berth('createLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}')));
 
 const ok = <T>(r: T | Error): T | undefined => (r instanceof Error ? undefined : r);
@@ -161,7 +161,7 @@ seed 001's \`POST /lead/:leadId\` (JSON {name, email} validated, 201 JSON with x
 way checked to answer the same first; autocannon in its own process, ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up,
 each server in its own process; Berth functions \`isolation: warm\`; latencies in ms from the client, req/s counts 2xx only.
 (c) is (a)'s Express app behind \`fromExpress\` on \`http: ANY /{proxy+}\`; (e) is the Lambda handler on Berth directly, for reference.
-(d), Lambda's Runtime API served by Berth, is not built yet: its target cannot be measured.
+(d) is the Runtime API path with a Berth bootstrap for Node handlers; Berth serves the Runtime API (runtime: provided) but has no such bootstrap yet, so its target cannot be measured.
 
 ${mainTable}
 
