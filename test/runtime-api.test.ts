@@ -46,9 +46,14 @@ while True:
 `;
 
 const PYTHON_HANDLER = `
+import time
 def handler(event, context):
     if event.get("fail"):
         raise ValueError("asked to fail")
+    if event.get("hog"):
+        held = [b"x" * (50 * 1024 * 1024) for _ in range(8)]
+        time.sleep(5)
+        return len(held)
     body = event.get("body")
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": '{"python": true, "got": %s}' % (body or "null")} if "rawPath" in event else {"sum": sum(event.get("numbers", [])), "id": context["aws_request_id"]}
 `;
@@ -79,6 +84,12 @@ functions:
     handler: function.handler
     events:
       - http: POST /py
+  hog:
+    runtime: provided
+    bootstrap: python/bootstrap
+    handler: function.handler
+    memory: 128
+    timeout: 10
   quitter:
     runtime: provided
     bootstrap: quitter/bootstrap
@@ -151,6 +162,13 @@ describe('bootstraps in other languages', () => {
 });
 
 describe('bootstraps that misbehave get clear errors', () => {
+  test('one that goes over its memory is stopped: Runtime.OutOfMemory', async () => {
+    const answer = await invoke('hog', { hog: true });
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'Runtime.OutOfMemory');
+    assert.match(answer.body.errorMessage, /memory limit of 128 MB exceeded/);
+  });
+
   test('one that exits at once is Runtime.ExitError', async () => {
     const answer = await invoke('quitter', {});
     assert.equal(answer.functionError, 'Unhandled');

@@ -277,16 +277,13 @@ export class Environment implements Sandbox {
   async checkMemory(): Promise<void> {
     const pid = this.child.pid;
     if (!this.running || pid === undefined) return;
-    try {
-      const statm = await readFile(`/proc/${pid}/statm`, 'utf8');
-      const rssBytes = Number(statm.split(' ')[1]) * PAGE_SIZE;
-      this.peakRssMb = Math.max(this.peakRssMb, Math.ceil(rssBytes / 1024 / 1024));
-      if (rssBytes > this.spec.memoryMb * 1024 * 1024 && this.running) {
-        this.running.killedFor = 'memory';
-        this.child.kill('SIGKILL');
-      }
-    } catch {
-      // The process exited between the check and the read; 'exit' reports it.
+    const rssBytes = await residentBytes(pid);
+    // Undefined: the process exited between the check and the read; 'exit' reports it.
+    if (rssBytes === undefined) return;
+    this.peakRssMb = Math.max(this.peakRssMb, Math.ceil(rssBytes / 1024 / 1024));
+    if (rssBytes > this.spec.memoryMb * 1024 * 1024 && this.running) {
+      this.running.killedFor = 'memory';
+      this.child.kill('SIGKILL');
     }
   }
 
@@ -356,10 +353,10 @@ export class Environment implements Sandbox {
  * Buffers and native memory. It stops itself once nothing is busy, rather than being
  * set up and torn down around every invocation.
  */
-const memoryWatchdog = {
-  busy: new Set<Environment>(),
+export const memoryWatchdog = {
+  busy: new Set<{ checkMemory(): Promise<void> }>(),
   timer: undefined as NodeJS.Timeout | undefined,
-  watch(env: Environment) {
+  watch(env: { checkMemory(): Promise<void> }) {
     this.busy.add(env);
     this.timer ??= setInterval(() => {
       if (this.busy.size === 0) {
@@ -369,7 +366,17 @@ const memoryWatchdog = {
       for (const watched of this.busy) void watched.checkMemory();
     }, 100).unref();
   },
-  unwatch(env: Environment) {
+  unwatch(env: { checkMemory(): Promise<void> }) {
     this.busy.delete(env);
   },
 };
+
+/** A process's resident memory from /proc, or undefined once it has gone. */
+export async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const statm = await readFile(`/proc/${pid}/statm`, 'utf8');
+    return Number(statm.split(' ')[1]) * PAGE_SIZE;
+  } catch {
+    return undefined;
+  }
+}

@@ -4,7 +4,8 @@
  * a loopback port of its own (`AWS_LAMBDA_RUNTIME_API`). Init is over at its first `/next`; each
  * invocation is handed to a waiting `/next` and ends with `/response` or `/error`. Timeouts kill
  * the process, as they do a Node sandbox, and its stdout and stderr are the invocation's log.
- * Status codes and error bodies follow the Runtime API (see ../../docs: aws-wire facts).
+ * The memory limit is watched on the bootstrap's process, as on a Node sandbox. Status codes and
+ * error bodies follow the Runtime API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { FunctionError, FunctionSpec } from '../types.js';
-import type { EnvironmentOptions, Outcome, Sandbox, State } from './environment.js';
+import { memoryWatchdog, residentBytes, type EnvironmentOptions, type Outcome, type Sandbox, type State } from './environment.js';
 import type { InvokeMessage } from './protocol.js';
 
 const INIT_TIMEOUT_MS = 10_000;
@@ -43,6 +44,8 @@ export class RuntimeApiEnvironment implements Sandbox {
   private initError: FunctionError | undefined;
   private exited: string | undefined;
   private current: Invocation | undefined;
+  private peakRssMb = 0;
+  private overMemory = false;
   /** The invocation answered last: a second answer to it is a state error, not an unknown id. */
   private lastAnswered: string | undefined;
   /** A `/next` waiting for work: answered when an invocation arrives. */
@@ -158,7 +161,10 @@ export class RuntimeApiEnvironment implements Sandbox {
       this.state = 'dead';
       if (wasStarting) this.initError ??= exitError(`during init with ${this.exited}`, this.initLog);
       this.markReady();
-      this.finish({ error: exitError(`with ${this.exited}`), status: 'failed', maxMemoryMb: 0, lost: true });
+      const error = this.overMemory
+        ? { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${this.current?.message.id ?? ''} Error: Runtime exited with error: signal: killed (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] }
+        : exitError(`with ${this.exited}`);
+      this.finish({ error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true });
       this.server.close();
       this.onExit(this);
     });
@@ -204,6 +210,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     this.waiting = undefined;
     const deadline = Date.now() + message.timeoutMs;
     current.timer = setTimeout(() => this.timedOut(), message.timeoutMs);
+    memoryWatchdog.watch(this);
     res.writeHead(200, {
       'content-type': 'application/json',
       'lambda-runtime-aws-request-id': message.id,
@@ -229,9 +236,9 @@ export class RuntimeApiEnvironment implements Sandbox {
     sendJson(res, 202, { status: 'OK' });
     const durationMs = performance.now() - current.started;
     if (kind === 'response') {
-      this.finish({ payload: parsePayload(body), status: 'succeeded', maxMemoryMb: 0, durationMs, lost: false });
+      this.finish({ payload: parsePayload(body), status: 'succeeded', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
     } else {
-      this.finish({ error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed', maxMemoryMb: 0, durationMs, lost: false });
+      this.finish({ error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
     }
   }
 
@@ -243,6 +250,19 @@ export class RuntimeApiEnvironment implements Sandbox {
     this.state = 'failed';
     this.markReady();
     this.kill();
+  }
+
+  /** Called by the memory watchdog while an invocation runs: the bootstrap's resident memory against `memory`. */
+  async checkMemory(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined || !this.current) return;
+    const rssBytes = await residentBytes(pid);
+    if (rssBytes === undefined) return;
+    this.peakRssMb = Math.max(this.peakRssMb, Math.ceil(rssBytes / 1024 / 1024));
+    if (rssBytes > this.spec.memoryMb * 1024 * 1024 && this.current) {
+      this.overMemory = true;
+      this.kill();
+    }
   }
 
   private timedOut(): void {
@@ -263,6 +283,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     if (!current) return;
     this.current = undefined;
     clearTimeout(current.timer);
+    memoryWatchdog.unwatch(this);
     this.lastUsed = Date.now();
     if (this.state === 'busy') this.state = outcome.lost ? 'dead' : 'ready';
     current.resolve({ ...outcome, log: current.log });
