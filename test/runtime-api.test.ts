@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeProject, runCli, startBerth, type RunningBerth } from './helpers/project.js';
+import { makeProject, repoRoot, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 const BASH_BOOTSTRAP = `#!/bin/bash
 set -euo pipefail
@@ -72,6 +72,14 @@ while true; do
 done
 `;
 
+const RIC_HANDLER = `
+export const handler = async (event, context) => {
+  if (event.fail) throw new TypeError('the handler failed on purpose');
+  console.log('handling', context.awsRequestId);
+  return { got: event, functionName: context.functionName, requestId: context.awsRequestId, hasTime: context.getRemainingTimeInMillis() > 0, tenant: context.tenantId ?? null };
+};
+`;
+
 const BERTH_YML = `
 functions:
   bash:
@@ -84,6 +92,10 @@ functions:
     handler: function.handler
     events:
       - http: POST /py
+  ric:
+    runtime: provided
+    bootstrap: ric/bootstrap
+    handler: index.handler
   hog:
     runtime: provided
     bootstrap: python/bootstrap
@@ -110,12 +122,15 @@ before(async () => {
     'bash/bootstrap': BASH_BOOTSTRAP,
     'python/bootstrap': PYTHON_BOOTSTRAP,
     'python/function.py': PYTHON_HANDLER,
+    // AWS's own runtime interface client from npm, running an unmodified Node handler.
+    'ric/bootstrap': `#!/bin/sh\nexec node ${JSON.stringify(path.join(repoRoot, 'node_modules', 'aws-lambda-ric', 'bin', 'index.mjs'))} "$_HANDLER"\n`,
+    'ric/index.mjs': RIC_HANDLER,
     'quitter/bootstrap': '#!/bin/sh\necho "missing dependency" >&2\nexit 3\n',
     // Takes the invocation and never answers.
     'sleeper/bootstrap': '#!/bin/sh\ncurl -sS "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" > /dev/null\nsleep 30\n',
     'liar/bootstrap': MISBEHAVING_BOOTSTRAP,
   });
-  for (const fn of ['bash', 'python', 'quitter', 'sleeper', 'liar']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
+  for (const fn of ['bash', 'python', 'ric', 'quitter', 'sleeper', 'liar']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
   berth = await startBerth(dir);
 });
 
@@ -158,6 +173,25 @@ describe('bootstraps in other languages', () => {
     assert.equal(failed.body.errorMessage, 'asked to fail');
     assert.match(failed.log, /ValueError: asked to fail/, 'stderr is the log');
     assert.equal((await invoke('python', { numbers: [4] })).body.sum, 4, 'the runtime goes on after an error');
+  });
+});
+
+describe("AWS's runtime interface client (aws-lambda-ric from npm)", () => {
+  test('runs an unmodified Node handler: its result, context, logs and errors come through', async () => {
+    const answer = await invoke('ric', { order: 7 });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.functionError, null);
+    assert.deepEqual(answer.body.got, { order: 7 });
+    assert.equal(answer.body.functionName, 'ric');
+    assert.match(answer.body.requestId, /^[0-9a-f-]{36}$/);
+    assert.equal(answer.body.hasTime, true, 'the deadline header gives the remaining time');
+    assert.match(answer.log, new RegExp(`handling ${answer.body.requestId}`));
+
+    const failed = await invoke('ric', { fail: true });
+    assert.equal(failed.functionError, 'Unhandled');
+    assert.equal(failed.body.errorType, 'TypeError', 'the errorType comes from the body the client posts');
+    assert.equal(failed.body.errorMessage, 'the handler failed on purpose');
+    assert.equal((await invoke('ric', { order: 8 })).body.got.order, 8, 'the client goes on after an error');
   });
 });
 
