@@ -80,6 +80,22 @@ export const handler = async (event, context) => {
 };
 `;
 
+/** Lambda's response streaming as aws-lambda-ric offers it: awslambda.streamifyResponse and HttpResponseStream. */
+const STREAMING_HANDLER = `
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  if (event.queryStringParameters?.fail) {
+    responseStream.write('partial');
+    throw new RangeError('failed mid-stream');
+  }
+  const stream = awslambda.HttpResponseStream.from(responseStream, { statusCode: 201, headers: { 'x-streamed': 'yes', 'content-type': 'text/plain' } });
+  for (const part of ['one ', 'two ', 'three']) {
+    stream.write(part);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  stream.end();
+});
+`;
+
 const BERTH_YML = `
 functions:
   bash:
@@ -96,6 +112,12 @@ functions:
     runtime: provided
     bootstrap: ric/bootstrap
     handler: index.handler
+  streaming:
+    runtime: provided
+    bootstrap: ric/bootstrap
+    handler: stream.handler
+    events:
+      - http: GET /stream
   hog:
     runtime: provided
     bootstrap: python/bootstrap
@@ -125,6 +147,7 @@ before(async () => {
     // AWS's own runtime interface client from npm, running an unmodified Node handler.
     'ric/bootstrap': `#!/bin/sh\nexec node ${JSON.stringify(path.join(repoRoot, 'node_modules', 'aws-lambda-ric', 'bin', 'index.mjs'))} "$_HANDLER"\n`,
     'ric/index.mjs': RIC_HANDLER,
+    'ric/stream.mjs': STREAMING_HANDLER,
     'quitter/bootstrap': '#!/bin/sh\necho "missing dependency" >&2\nexit 3\n',
     // Takes the invocation and never answers.
     'sleeper/bootstrap': '#!/bin/sh\ncurl -sS "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" > /dev/null\nsleep 30\n',
@@ -192,6 +215,21 @@ describe("AWS's runtime interface client (aws-lambda-ric from npm)", () => {
     assert.equal(failed.body.errorType, 'TypeError', 'the errorType comes from the body the client posts');
     assert.equal(failed.body.errorMessage, 'the handler failed on purpose');
     assert.equal((await invoke('ric', { order: 8 })).body.got.order, 8, 'the client goes on after an error');
+  });
+});
+
+describe('response streaming mode', () => {
+  test('a streamed HTTP response keeps its status, headers and body; a failure mid-stream is a function error', async () => {
+    const streamed = await fetch(`${berth.url}/stream`);
+    assert.equal(streamed.status, 201);
+    assert.equal(streamed.headers.get('x-streamed'), 'yes');
+    assert.equal(await streamed.text(), 'one two three');
+    const failed = await fetch(`${berth.url}/stream?fail=1`);
+    assert.equal(failed.status, 502);
+    const invoked = await invoke('streaming', { queryStringParameters: { fail: '1' } });
+    assert.equal(invoked.functionError, 'Unhandled');
+    assert.equal(invoked.body.errorType, 'RangeError');
+    assert.equal(invoked.body.errorMessage, 'failed mid-stream');
   });
 });
 

@@ -4,7 +4,8 @@
  * a loopback port of its own (`AWS_LAMBDA_RUNTIME_API`). Init is over at its first `/next`; each
  * invocation is handed to a waiting `/next` and ends with `/response` or `/error`. Timeouts kill
  * the process, as they do a Node sandbox, and its stdout and stderr are the invocation's log.
- * The memory limit is watched on the bootstrap's process, as on a Node sandbox. Status codes and
+ * A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`) is collected and
+ * answered whole. The memory limit is watched on the bootstrap's process, as on a Node sandbox. Status codes and
  * error bodies follow the Runtime API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -231,11 +232,24 @@ export class RuntimeApiEnvironment implements Sandbox {
     }
     if (!current || current.message.id !== id) return sendJson(res, 400, { errorMessage: `Invalid request ID: ${id} is not the invocation in progress`, errorType: 'InvalidRequestID' });
     if (!current.timer) return sendJson(res, 403, { errorMessage: `State transition from Ready to ${to} failed for runtime. Error: invocation ${id} was not handed out`, errorType: 'InvalidStateTransition' });
+    const mode = req.headers['lambda-runtime-function-response-mode'];
+    if (kind === 'response' && mode !== undefined && mode !== 'streaming') {
+      return sendJson(res, 400, { errorMessage: `Lambda-Runtime-Function-Response-Mode must be "streaming", got "${mode}"`, errorType: 'Runtime.InvalidResponseModeHeader' });
+    }
     current.answered = true;
     this.lastAnswered = id;
     sendJson(res, 202, { status: 'OK' });
     const durationMs = performance.now() - current.started;
-    if (kind === 'response') {
+    if (kind === 'response' && mode === 'streaming') {
+      // Berth collects the stream and answers once it ends; a failure mid-stream comes as trailers.
+      const errorType = req.trailers['lambda-runtime-function-error-type'];
+      if (errorType) {
+        const errorBody = Buffer.from(req.trailers['lambda-runtime-function-error-body'] ?? '', 'base64');
+        this.finish({ error: errorFrom(errorBody, errorType), status: 'failed', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
+      } else {
+        this.finish({ payload: streamedPayload(req.headers['content-type'], body), status: 'succeeded', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
+      }
+    } else if (kind === 'response') {
       this.finish({ payload: parsePayload(body), status: 'succeeded', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
     } else {
       this.finish({ error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
@@ -294,6 +308,27 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
+const PRELUDE_END = Buffer.alloc(8);
+
+/**
+ * A streamed response as a result: with awslambda.HttpResponseStream, a JSON prelude
+ * ({statusCode, headers, cookies}) and 8 NUL bytes come before the body, which makes it an
+ * API Gateway result; any other stream is its bytes.
+ */
+function streamedPayload(contentType: string | undefined, body: Buffer): unknown {
+  if (contentType !== HTTP_INTEGRATION) return parsePayload(body);
+  const end = body.indexOf(PRELUDE_END);
+  if (end < 0) return parsePayload(body);
+  let prelude: Record<string, unknown>;
+  try {
+    prelude = JSON.parse(body.subarray(0, end).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return parsePayload(body);
+  }
+  return { ...prelude, body: body.subarray(end + PRELUDE_END.length).toString('base64'), isBase64Encoded: true };
+}
+
 /** The response as the caller gets it: JSON when it is JSON, else its text. */
 function parsePayload(body: Buffer): unknown {
   const text = body.toString('utf8');
@@ -305,7 +340,7 @@ function parsePayload(body: Buffer): unknown {
 }
 
 /** Real clients put errorType in the body (aws-lambda-ric sends no header); the header is the fallback. */
-function errorFrom(body: Buffer, header: string | string[] | undefined): FunctionError {
+function errorFrom(body: Buffer, header: string | string[] | undefined | null): FunctionError {
   const fallback = (Array.isArray(header) ? header[0] : header) ?? 'Runtime.Unknown';
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { errorType?: unknown; errorMessage?: unknown; trace?: unknown; stackTrace?: unknown };
