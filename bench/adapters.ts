@@ -3,7 +3,8 @@
 //   (a) bare Express: the route written natively (express.json() + the same validation)
 //   (b) Express + toExpress(handler): the Lambda handler inside Express (src/adapters)
 //   (c) Berth running fromExpress(app), (a)'s app, as a function on `http: ANY /{proxy+}` (warm)
-//   (d) the Lambda Runtime API path with Berth's own bootstrap: that bootstrap is not built yet, so a "not built" row
+//   (d) the Lambda Runtime API path: the handler under `runtime: provided`, run by AWS's own aws-lambda-ric
+//       (Berth has no bootstrap of its own for Node handlers), on the same route
 // and, for reference, (e) Berth's native path: the Lambda handler itself on `http: POST /lead/{leadId}` (warm).
 //
 // Every server and every load generator is its own child process (bench/children.ts kills
@@ -11,7 +12,7 @@
 //
 // Run: npm run bench:adapters   (env: BENCH_CONNECTIONS, default 10; BENCH_DURATION s, default 10; BENCH_WARMUP s, default 2)
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,7 @@ setTimeout(() => {
 const baseline = (kind: 'native' | 'to-express') => ({ args: [path.join(here, 'adapters-server.js'), kind], env: {} });
 
 /** A throwaway Berth project (fixture files + berth.yml) with its own data dir and BERTH_HOME. */
-function berth(name: string, files: string[], handler: string, route: string): { args: string[]; env: Record<string, string> } {
+function berth(name: string, files: string[], handler: string, route: string, extra: string[] = []): { args: string[]; env: Record<string, string> } {
   const root = tempDir(`berth-bench-adapters-${name}-`);
   const project = path.join(root, 'project');
   const data = path.join(root, 'data');
@@ -55,8 +56,13 @@ function berth(name: string, files: string[], handler: string, route: string): {
   for (const file of files) copyFileSync(path.join(fixtures, file), path.join(project, file));
   writeFileSync(
     path.join(project, 'berth.yml'),
-    ['functions:', `  ${name}:`, `    handler: ${handler}`, '    isolation: warm', '    events:', `      - http: ${route}`, ''].join('\n'),
+    ['functions:', `  ${name}:`, `    handler: ${handler}`, '    isolation: warm', ...extra, '    events:', `      - http: ${route}`, ''].join('\n'),
   );
+  if (extra.some((line) => line.includes('runtime: provided'))) {
+    const bootstrap = path.join(project, 'bootstrap');
+    writeFileSync(bootstrap, `#!/bin/sh\nexec node ${JSON.stringify(path.join(repoRoot, 'node_modules', 'aws-lambda-ric', 'bin', 'index.mjs'))} "$_HANDLER"\n`);
+    chmodSync(bootstrap, 0o755);
+  }
   // The app's own dependency (express) resolves from a node_modules symlink, as in test/adapters.test.ts.
   // Berth runs the bundle from <data>/build/, where express stays external: with --data outside the
   // project, the project's own node_modules is not on that path, so the link sits above both.
@@ -112,27 +118,29 @@ const b = await attempt('(b) Express + toExpress(handler)', () => measure(baseli
 const c = await attempt('(c) Berth + fromExpress(app), ANY /{proxy+}', () =>
   measure(berth('web', ['app.mjs', 'web.mjs'], 'web.handler', 'ANY /{proxy+}')),
 );
-console.log('… (d) Lambda Runtime API path: Berth serves the Runtime API, but has no bootstrap of its own for Node handlers yet; skipped');
+const d = await attempt('(d) Lambda Runtime API path: runtime: provided with aws-lambda-ric', () =>
+  measure(berth('ricLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}', ['    runtime: provided', '    bootstrap: bootstrap'])),
+);
 const e = await attempt('(e) Berth native, POST /lead/{leadId}', () => measure(berth('createLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}')));
 
 const ok = <T>(r: T | Error): T | undefined => (r instanceof Error ? undefined : r);
 const [A, E] = [ok(a), ok(e)];
 const B = ok(b);
 
-type Row = [name: string, result: LoadResult | Error | 'not built', target: string, isMet: boolean | undefined | 'not measurable'];
+type Row = [name: string, result: LoadResult | Error, target: string, isMet: boolean | undefined];
+const D = ok(d);
 const rows: Row[] = [
   ['(a) bare Express (native route)', a, '', undefined],
   ['(b) Express + toExpress(handler)', b, '≥0.9× (a)', B && A ? B.rps >= 0.9 * A.rps : undefined],
   ['(c) Berth + fromExpress(app), warm', c, '', undefined],
-  ['(d) Lambda Runtime API path', 'not built', '≥0.5× (e)', 'not measurable'],
+  ['(d) Runtime API, aws-lambda-ric, warm', d, '≥0.5× (e)', D && E ? D.rps >= 0.5 * E.rps : undefined],
   ['(e) Berth native handler, warm', e, '', undefined],
 ];
 const ratio = (r: LoadResult, base: LoadResult | undefined) => (base ? times(r.rps / base.rps) : 'n/a');
 const mainTable = table(
   ['Way', 'req/s', 'p50 ms', 'p99 ms', 'req/s vs (a)', 'req/s vs (e)', 'failed', 'Target', 'Met?'],
   rows.map(([name, r, target, isMet]) => {
-    const verdict = isMet === 'not measurable' ? isMet : target && met(isMet);
-    if (r === 'not built') return [name, 'not built', '', '', '', '', '', target, verdict];
+    const verdict = target && met(isMet);
     if (r instanceof Error) return [name, `error: ${r.message}`, '', '', '', '', '', target, target && 'n/a'];
     return [name, r.rps.toFixed(0), ms(r.p50), ms(r.p99), ratio(r, A), ratio(r, E), String(r.failed), target, verdict];
   }),
@@ -146,7 +154,7 @@ const ratiosTable = table(
     ['(b) / (a): Lambda handler inside Express vs the native route', fmt(B, A), '≥0.90×', met(B && A ? B.rps >= 0.9 * A.rps : undefined)],
     ['(c) / (a): Express app as a Berth function vs the app on its own', fmt(C, A), '', ''],
     ['(c) / (e): Express app as a Berth function vs the handler on Berth', fmt(C, E), '', ''],
-    ['(d) / (e): Lambda Runtime API path vs Berth native', 'not built', '≥0.50×', 'not measurable'],
+    ['(d) / (e): Lambda Runtime API path vs Berth native', fmt(D, E), '≥0.50×', met(D && E ? D.rps >= 0.5 * E.rps : undefined)],
   ],
 );
 
@@ -161,11 +169,12 @@ seed 001's \`POST /lead/:leadId\` (JSON {name, email} validated, 201 JSON with x
 way checked to answer the same first; autocannon in its own process, ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up,
 each server in its own process; Berth functions \`isolation: warm\`; latencies in ms from the client, req/s counts 2xx only.
 (c) is (a)'s Express app behind \`fromExpress\` on \`http: ANY /{proxy+}\`; (e) is the Lambda handler on Berth directly, for reference.
-(d) is the Runtime API path with a Berth bootstrap for Node handlers; Berth serves the Runtime API (runtime: provided) but has no such bootstrap yet, so its target cannot be measured.
+(d) is the same handler under \`runtime: provided\`, run by AWS's aws-lambda-ric through Berth's Runtime API (Berth has no
+bootstrap of its own for Node handlers, so the RIC stands in for one).
 
 ${mainTable}
 
 ${ratiosTable}
 -----------------------------------------`);
 
-process.exitCode = [a, b, c, e].some((r) => r instanceof Error) ? 1 : 0;
+process.exitCode = [a, b, c, d, e].some((r) => r instanceof Error) ? 1 : 0;
