@@ -134,6 +134,12 @@ functions:
   liar:
     runtime: provided
     bootstrap: liar/bootstrap
+  silent:
+    runtime: provided
+    bootstrap: silent/bootstrap
+  garbler:
+    runtime: provided
+    bootstrap: garbler/bootstrap
 `;
 
 let berth: RunningBerth;
@@ -152,8 +158,18 @@ before(async () => {
     // Takes the invocation and never answers.
     'sleeper/bootstrap': '#!/bin/sh\ncurl -sS "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" > /dev/null\nsleep 30\n',
     'liar/bootstrap': MISBEHAVING_BOOTSTRAP,
+    // Never asks for work.
+    'silent/bootstrap': '#!/bin/sh\nsleep 60\n',
+    // Answers every invocation with an error body that is not JSON, and no error-type header.
+    'garbler/bootstrap': `#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+while true; do
+  ID=$(curl -sS -D - -o /dev/null "$api/invocation/next" | grep -Fi Lambda-Runtime-Aws-Request-Id | tr -d '[:space:]' | cut -d: -f2)
+  curl -sS -X POST "$api/invocation/$ID/error" -d 'not json {' > /dev/null
+done
+`,
   });
-  for (const fn of ['bash', 'python', 'ric', 'quitter', 'sleeper', 'liar']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
+  for (const fn of ['bash', 'python', 'ric', 'quitter', 'sleeper', 'liar', 'silent', 'garbler']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
   berth = await startBerth(dir);
 });
 
@@ -246,6 +262,19 @@ describe('bootstraps that misbehave get clear errors', () => {
     assert.equal(answer.functionError, 'Unhandled');
     assert.equal(answer.body.errorType, 'Runtime.ExitError');
     assert.match(answer.body.errorMessage, /exit status 3/);
+  });
+
+  test('one that never asks for work fails its init after 10 s: Runtime.InitTimeout', { timeout: 30_000 }, async () => {
+    const answer = await invoke('silent', {});
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'Runtime.InitTimeout');
+  });
+
+  test('an error body that is not JSON is still a clear function error', async () => {
+    const answer = await invoke('garbler', {});
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'Runtime.Unknown');
+    assert.equal(answer.body.errorMessage, 'not json {');
   });
 
   test('one that never answers times out, and the next invocation gets a new process', async () => {
