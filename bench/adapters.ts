@@ -11,12 +11,11 @@
 // them all on exit, error or Ctrl-C). Every way must first answer the same 201, body and cookies.
 //
 // Run: npm run bench:adapters   (env: BENCH_CONNECTIONS, default 10; BENCH_DURATION s, default 10; BENCH_WARMUP s, default 2)
-import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lastError, repoRoot, tempDir, track, withServer } from './children.js';
+import { loadClient, repoRoot, tempDir, withServer } from './children.js';
 import type { LoadJob, LoadResult } from './load.js';
 import { attempt, met, ms, positive, table, times } from './report.js';
 
@@ -75,20 +74,7 @@ function berth(name: string, files: string[], handler: string, route: string, ex
 
 function load(url: string): Promise<LoadResult> {
   const job: LoadJob = { mode: 'load', url, path: ROUTE, method: 'POST', body: BODY, headers: HEADERS, connections: CONNECTIONS, duration: DURATION, warmup: WARMUP };
-  const timeoutMs = (WARMUP + DURATION + 30) * 1000;
-  const child = track(spawn(process.execPath, [path.join(here, 'load.js'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(JSON.parse(stdout) as LoadResult);
-      else reject(new Error(signal === 'SIGKILL' ? `client timed out after ${timeoutMs / 1000} s` : `client failed: ${lastError(stderr)}`));
-    });
-  });
+  return loadClient<LoadResult>(job, (WARMUP + DURATION + 30) * 1000);
 }
 
 /** One request first: every way must answer the same 201, body and cookies, or its numbers mean nothing. */

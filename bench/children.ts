@@ -195,3 +195,20 @@ export function runClient(job: ClientJob, timeoutMs: number, onSent: (sent: numb
     });
   });
 }
+
+/** Runs bench/load.ts (autocannon) in its own process with `job` and resolves with the one JSON line it prints. */
+export function loadClient<T>(job: unknown, timeoutMs: number): Promise<T> {
+  const child = track(spawn(process.execPath, [path.join(benchDir, 'load.js'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(JSON.parse(stdout) as T);
+      else reject(new Error(signal === 'SIGKILL' ? `client timed out after ${timeoutMs / 1000} s` : `client failed: ${lastError(stderr)}`));
+    });
+  });
+}

@@ -39,7 +39,6 @@
 //   BENCH_LOOP_REPEATS, 3; BENCH_XML_LINES order lines per file, 20; BENCH_WORKER_CONCURRENCY,
 //   the highest BENCH_CONCURRENCY; BENCH_REDIS host:port, 127.0.0.1:6379; BENCH_AOF=0 skips the
 //   AOF rows; BENCH_ONLY=berth,noop,loop,chain,flow,aof runs only those parts)
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -51,7 +50,8 @@ import type { FlowClientJob, FlowClientResult, FromFlowClient } from './flow-cli
 import { STEPS, TOKEN, type StandInStats } from './flow-common.js';
 import type { FromStandIns, StandInJob } from './flow-stand-ins.js';
 import type { FlowWorkerJob, FromFlowWorker, ToFlowWorker } from './flow-worker.js';
-import { connectRedis, type RedisAddress, type RedisClient } from './queue-common.js';
+import type { RedisAddress, RedisClient } from './queue-common.js';
+import { closeRedisAdmin, configGet, redisAdmin, withAof } from './redis-admin.js';
 import { attempt, met, ms, positive, table, times } from './report.js';
 import { percentile } from './stats.js';
 
@@ -228,7 +228,11 @@ async function withBerth<T>(standIns: StandIns, body: (rig: Rig) => Promise<T>):
   }
 }
 
-/** Whether something accepts connections at the Redis address: ioredis would retry a refused one forever. */
+/** Refuses at once when nothing listens at the Redis address: ioredis would retry a refused connection forever. */
+async function redisRefused(): Promise<Error | undefined> {
+  return (await reachable(REDIS)) ? undefined : new Error(`no Redis at ${REDIS.host}:${REDIS.port} (connection refused or timed out)`);
+}
+
 function reachable({ host, port }: RedisAddress): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
@@ -242,19 +246,6 @@ function reachable({ host, port }: RedisAddress): Promise<boolean> {
   });
 }
 
-let admin: RedisClient | Error | undefined;
-async function redisAdmin(): Promise<RedisClient> {
-  if (admin === undefined && !(await reachable(REDIS))) admin = new Error(`no Redis at ${REDIS.host}:${REDIS.port} (connection refused or timed out)`);
-  admin ??= await Promise.race([
-    connectRedis(REDIS),
-    sleep(10_000).then(() => {
-      throw new Error(`no Redis at ${REDIS.host}:${REDIS.port} after 10 s`);
-    }),
-  ]).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-  if (admin instanceof Error) throw admin;
-  return admin;
-}
-
 /** Removes whatever obliterate left under the run's prefix; never touches other keys. */
 async function unlinkPrefix(connection: RedisClient, prefix: string): Promise<void> {
   let cursor = '0';
@@ -266,7 +257,7 @@ async function unlinkPrefix(connection: RedisClient, prefix: string): Promise<vo
 }
 
 async function withBullmq<T>(mode: 'chain' | 'flow', standIns: StandIns, body: (rig: Rig) => Promise<T>): Promise<T> {
-  const connection = await redisAdmin();
+  const connection = await redisAdmin(REDIS, redisRefused);
   const prefix = `berth-bench-flow-${process.pid}-${Date.now().toString(36)}`;
   const name = 'integration';
   const queue = new Queue(name, { connection: connection as never, prefix });
@@ -448,25 +439,8 @@ async function integration(rig: Rig, standIns: StandIns, label: string): Promise
 
 // ---- Redis persistence --------------------------------------------------------------------------
 
-/** The settings to put back if the benchmark dies while AOF is switched on. */
-let restoreOnExit: { appendonly: string; appendfsync: string } | undefined;
-process.on('exit', () => {
-  if (!restoreOnExit) return;
-  for (const [key, value] of Object.entries(restoreOnExit)) {
-    try {
-      execFileSync('redis-cli', ['-h', REDIS.host, '-p', String(REDIS.port), 'CONFIG', 'SET', key, value], { stdio: 'ignore', timeout: 5000 });
-    } catch {
-      console.error(`bench:flow: could not restore Redis ${key} to ${value}; run: redis-cli CONFIG SET ${key} ${value}`);
-    }
-  }
-});
-
-async function configGet(redis: RedisClient, key: string): Promise<string> {
-  return ((await redis.call('CONFIG', 'GET', key)) as string[])[1] ?? '';
-}
-
 async function persistence(): Promise<{ text: string; none: boolean; version: string }> {
-  const redis = await redisAdmin();
+  const redis = await redisAdmin(REDIS, redisRefused);
   const save = await configGet(redis, 'save');
   const aof = await configGet(redis, 'appendonly');
   const fsync = await configGet(redis, 'appendfsync');
@@ -475,28 +449,6 @@ async function persistence(): Promise<{ text: string; none: boolean; version: st
   return { text: aof === 'yes' ? `appendonly yes, appendfsync ${fsync}, ${rdb}` : `appendonly no, ${rdb}`, none: aof !== 'yes' && save.trim() === '', version };
 }
 
-async function withAof<T>(body: () => Promise<T>): Promise<T> {
-  const redis = await redisAdmin();
-  const before = { appendonly: await configGet(redis, 'appendonly'), appendfsync: await configGet(redis, 'appendfsync') };
-  restoreOnExit = before;
-  try {
-    await redis.call('CONFIG', 'SET', 'appendfsync', 'everysec');
-    await redis.call('CONFIG', 'SET', 'appendonly', 'yes');
-    // Switching AOF on rewrites the dataset in a child process; measure once it is done.
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const info = String(await redis.call('INFO', 'persistence'));
-      if (/aof_enabled:1/.test(info) && /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) break;
-      if (Date.now() > deadline) throw new Error('Redis AOF rewrite still running after 60 s');
-      await sleep(100);
-    }
-    return await body();
-  } finally {
-    await redis.call('CONFIG', 'SET', 'appendonly', before.appendonly);
-    await redis.call('CONFIG', 'SET', 'appendfsync', before.appendfsync);
-    restoreOnExit = undefined;
-  }
-}
 
 // ---- main ---------------------------------------------------------------------------------------
 
@@ -562,7 +514,7 @@ try {
   if (wanted('flow')) flowProducer = await attempt('BullMQ FlowProducer', () => withBullmq('flow', s, (rig) => integration(rig, s, 'BullMQ FlowProducer')));
   if (WITH_AOF && wanted('aof')) {
     const aof = await attempt('Redis appendonly yes, appendfsync everysec (CONFIG SET, restored afterwards)', () =>
-      withAof(async () => ({
+      withAof(REDIS, 'bench:flow', async () => ({
         chain: await attempt('BullMQ chained jobs + AOF', () => withBullmq('chain', s, (rig) => integration(rig, s, 'BullMQ chain + AOF'))),
         flow: await attempt('BullMQ FlowProducer + AOF', () => withBullmq('flow', s, (rig) => integration(rig, s, 'BullMQ FlowProducer + AOF'))),
       })),
@@ -577,7 +529,7 @@ try {
   process.exitCode = 1;
 } finally {
   await standIns?.stop();
-  if (admin && !(admin instanceof Error)) await admin.quit().catch(() => {});
+  await closeRedisAdmin();
 }
 const elapsedSeconds = (Date.now() - started) / 1000;
 

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { descendants, lastError, repoRoot, tempDir, track, withServer } from './children.js';
+import { descendants, loadClient, repoRoot, tempDir, track, withServer } from './children.js';
 import type { LoadJob, LoadResult, ProbeJob, ProbeResult } from './load.js';
 import { attempt, met, ms, positive, table, times } from './report.js';
 import { percentile } from './stats.js';
@@ -57,19 +57,7 @@ function berth(isolation: 'warm' | 'tenant' | 'fresh'): { args: string[]; env: R
 // ---- clients (always their own process, see bench/load.ts) -----------------------------------
 
 function client<T>(job: LoadJob | ProbeJob, timeoutMs: number): Promise<T> {
-  const child = track(spawn(process.execPath, [path.join(here, 'load.js'), JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(JSON.parse(stdout) as T);
-      else reject(new Error(signal === 'SIGKILL' ? `client timed out after ${timeoutMs / 1000} s` : `client failed: ${lastError(stderr)}`));
-    });
-  });
+  return loadClient<T>(job, timeoutMs);
 }
 
 const load = (url: string, tenants?: number, connections = CONNECTIONS) =>

@@ -40,7 +40,6 @@
 //   BENCH_RATE jobs/s for the latency runs instead of half the measured throughput;
 //   BENCH_REDIS host:port, 127.0.0.1:6379; BENCH_AOF=0 skips the AOF rows;
 //   BENCH_ONLY=key,… runs only those rows: bull,event,bull-lat,event-lat,send,bulk,sqs1,sqs10,sqs-api,bull-aof,bulk-aof,bull-aof-lat)
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,7 +48,8 @@ import Database from 'better-sqlite3';
 import { Queue } from 'bullmq';
 import { lastError, repoRoot, runClient, spawnIpc, startServer, stopServer, tempDir, treeCpuMs } from './children.js';
 import type { ClientJob, ClientResult, Target } from './queue-client.js';
-import { clock, connectRedis, parseLags, type Lag, type RedisAddress, type RedisClient } from './queue-common.js';
+import { clock, parseLags, type Lag, type RedisAddress, type RedisClient } from './queue-common.js';
+import { closeRedisAdmin, configGet, redisAdmin, withAof } from './redis-admin.js';
 import type { FromWorker, ToWorker, WorkerJob } from './queue-worker.js';
 import { attempt, met, ms, positive, table, times } from './report.js';
 import { percentile } from './stats.js';
@@ -130,20 +130,8 @@ interface Rig {
   cpuMs(): Promise<number>;
 }
 
-let admin: RedisClient | Error | undefined;
-async function redisAdmin(): Promise<RedisClient> {
-  admin ??= await Promise.race([
-    connectRedis(REDIS),
-    sleep(10_000).then(() => {
-      throw new Error(`no Redis at ${REDIS.host}:${REDIS.port} after 10 s`);
-    }),
-  ]).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-  if (admin instanceof Error) throw admin;
-  return admin;
-}
-
 async function withBullmq<T>(body: (rig: Rig) => Promise<T>): Promise<T> {
-  const connection = await redisAdmin();
+  const connection = await redisAdmin(REDIS);
   const prefix = `berth-bench-${process.pid}-${Date.now().toString(36)}`;
   const name = 'noop';
   const queue = new Queue(name, { connection: connection as never, prefix });
@@ -369,55 +357,14 @@ async function sqsRoundTrip(rig: Rig, url: string): Promise<RoundTrip> {
 
 // ---- Redis persistence for the AOF rows ---------------------------------------------------------
 
-/** The settings to put back if the benchmark dies while AOF is switched on. */
-let restoreOnExit: { appendonly: string; appendfsync: string } | undefined;
-process.on('exit', () => {
-  if (!restoreOnExit) return;
-  for (const [key, value] of Object.entries(restoreOnExit)) {
-    try {
-      execFileSync('redis-cli', ['-h', REDIS.host, '-p', String(REDIS.port), 'CONFIG', 'SET', key, value], { stdio: 'ignore', timeout: 5000 });
-    } catch {
-      console.error(`bench:queue: could not restore Redis ${key} to ${value}; run: redis-cli CONFIG SET ${key} ${value}`);
-    }
-  }
-});
-
-async function configGet(redis: RedisClient, key: string): Promise<string> {
-  return ((await redis.call('CONFIG', 'GET', key)) as string[])[1] ?? '';
-}
-
 /** Redis's persistence as configured now, in words for the report. */
 async function persistence(): Promise<string> {
-  const redis = await redisAdmin();
+  const redis = await redisAdmin(REDIS);
   const save = await configGet(redis, 'save');
   const aof = await configGet(redis, 'appendonly');
   const fsync = await configGet(redis, 'appendfsync');
   const rdb = save.trim() === '' ? 'no RDB snapshots (save "")' : `RDB snapshots (save "${save}")`;
   return aof === 'yes' ? `appendonly yes, appendfsync ${fsync}, ${rdb}` : `appendonly no, ${rdb}`;
-}
-
-/** Runs `body` with appendonly yes / appendfsync everysec, then puts back what was set. */
-async function withAof<T>(body: () => Promise<T>): Promise<T> {
-  const redis = await redisAdmin();
-  const before = { appendonly: await configGet(redis, 'appendonly'), appendfsync: await configGet(redis, 'appendfsync') };
-  restoreOnExit = before;
-  try {
-    await redis.call('CONFIG', 'SET', 'appendfsync', 'everysec');
-    await redis.call('CONFIG', 'SET', 'appendonly', 'yes');
-    // Switching AOF on rewrites the dataset in a child process; measure once it is done.
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const info = String(await redis.call('INFO', 'persistence'));
-      if (/aof_enabled:1/.test(info) && /aof_rewrite_in_progress:0/.test(info) && /aof_rewrite_scheduled:0/.test(info)) break;
-      if (Date.now() > deadline) throw new Error('Redis AOF rewrite still running after 60 s');
-      await sleep(100);
-    }
-    return await body();
-  } finally {
-    await redis.call('CONFIG', 'SET', 'appendonly', before.appendonly);
-    await redis.call('CONFIG', 'SET', 'appendfsync', before.appendfsync);
-    restoreOnExit = undefined;
-  }
 }
 
 // ---- main ---------------------------------------------------------------------------------------
@@ -474,7 +421,7 @@ const aofKeys = ['bull-aof', 'bulk-aof', 'bull-aof-lat'];
 const aofRows =
   WITH_AOF && (!ONLY || aofKeys.some((k) => ONLY.has(k)))
     ? await attempt('Redis appendonly yes, appendfsync everysec (CONFIG SET, restored afterwards)', () =>
-        withAof(async () => ({
+        withAof(REDIS, 'bench:queue', async () => ({
           bull: await measure('bull-aof', 'BullMQ + AOF: Queue.add → Worker', () => withBullmq((rig) => throughput(rig, 1))),
           bulk: await measure('bulk-aof', `BullMQ + AOF: Queue.addBulk ×${BATCH} → Worker`, () => withBullmq((rig) => throughput(rig, BATCH))),
           lat: await atHalfLoad('bull-aof-lat', 'latency: BullMQ + AOF', (rate) => withBullmq((rig) => latency(rig, rate))),
@@ -486,7 +433,7 @@ const bullAof = pickAof('bull');
 const bulkAof = pickAof('bulk');
 const bullAofLat = pickAof('lat');
 
-if (admin && !(admin instanceof Error)) await admin.quit().catch(() => {});
+await closeRedisAdmin();
 
 // ---- report --------------------------------------------------------------------------------------
 
