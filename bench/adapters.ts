@@ -3,9 +3,10 @@
 //   (a) bare Express: the route written natively (express.json() + the same validation)
 //   (b) Express + toExpress(handler): the Lambda handler inside Express (src/adapters)
 //   (c) Berth running fromExpress(app), (a)'s app, as a function on `http: ANY /{proxy+}` (warm)
-//   (d) the Lambda Runtime API path: the handler under `runtime: provided`, run by AWS's own aws-lambda-ric
-//       (Berth has no bootstrap of its own for Node handlers), on the same route
-// and, for reference, (e) Berth's native path: the Lambda handler itself on `http: POST /lead/{leadId}` (warm).
+//   (d) the Lambda Runtime API path: the handler under `runtime: provided`, run by Berth's own bootstrap
+//       (`exec berth bootstrap`), on the same route
+// and, for reference, (e) Berth's native path: the Lambda handler itself on `http: POST /lead/{leadId}` (warm),
+// and (f) the Runtime API path with AWS's own aws-lambda-ric as the bootstrap.
 //
 // Every server and every load generator is its own child process (bench/children.ts kills
 // them all on exit, error or Ctrl-C). Every way must first answer the same 201, body and cookies.
@@ -26,7 +27,7 @@ const CORES = os.availableParallelism();
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const fixtures = path.join(repoRoot, 'bench/fixtures/adapters');
-const berthBin = path.join(repoRoot, 'bin/berth.js');
+const berthBin = path.join(repoRoot, 'bin/berth');
 
 const ROUTE = '/lead/42';
 const BODY = JSON.stringify({ name: ' Ada ', email: 'ada@example.com' });
@@ -35,7 +36,7 @@ const EXPECTED = { id: '42', name: 'Ada', email: 'ada@example.com', query: null,
 const EXPECTED_COOKIES = ['seen=1; Path=/', 'lead=42'];
 
 // Hard stop: every step has its own timeout, this catches anything that still hangs.
-const budgetMs = (4 * (WARMUP + DURATION + 60) + 60) * 1000;
+const budgetMs = (6 * (WARMUP + DURATION + 60) + 60) * 1000;
 setTimeout(() => {
   console.error(`bench:adapters: watchdog fired after ${budgetMs / 1000} s, killing children`);
   process.exit(1);
@@ -46,7 +47,7 @@ setTimeout(() => {
 const baseline = (kind: 'native' | 'to-express') => ({ args: [path.join(here, 'adapters-server.js'), kind], env: {} });
 
 /** A throwaway Berth project (fixture files + berth.yml) with its own data dir and BERTH_HOME. */
-function berth(name: string, files: string[], handler: string, route: string, extra: string[] = []): { args: string[]; env: Record<string, string> } {
+function berth(name: string, files: string[], handler: string, route: string, bootstrap?: string): { args: string[]; env: Record<string, string> } {
   const root = tempDir(`berth-bench-adapters-${name}-`);
   const project = path.join(root, 'project');
   const data = path.join(root, 'data');
@@ -55,12 +56,11 @@ function berth(name: string, files: string[], handler: string, route: string, ex
   for (const file of files) copyFileSync(path.join(fixtures, file), path.join(project, file));
   writeFileSync(
     path.join(project, 'berth.yml'),
-    ['functions:', `  ${name}:`, `    handler: ${handler}`, '    isolation: warm', ...extra, '    events:', `      - http: ${route}`, ''].join('\n'),
+    ['functions:', `  ${name}:`, `    handler: ${handler}`, '    isolation: warm', ...(bootstrap ? ['    runtime: provided', '    bootstrap: bootstrap'] : []), '    events:', `      - http: ${route}`, ''].join('\n'),
   );
-  if (extra.some((line) => line.includes('runtime: provided'))) {
-    const bootstrap = path.join(project, 'bootstrap');
-    writeFileSync(bootstrap, `#!/bin/sh\nexec node ${JSON.stringify(path.join(repoRoot, 'node_modules', 'aws-lambda-ric', 'bin', 'index.mjs'))} "$_HANDLER"\n`);
-    chmodSync(bootstrap, 0o755);
+  if (bootstrap) {
+    writeFileSync(path.join(project, 'bootstrap'), bootstrap);
+    chmodSync(path.join(project, 'bootstrap'), 0o755);
   }
   // The app's own dependency (express) resolves from a node_modules symlink, as in test/adapters.test.ts.
   // Berth runs the bundle from <data>/build/, where express stays external: with --data outside the
@@ -104,10 +104,13 @@ const b = await attempt('(b) Express + toExpress(handler)', () => measure(baseli
 const c = await attempt('(c) Berth + fromExpress(app), ANY /{proxy+}', () =>
   measure(berth('web', ['app.mjs', 'web.mjs'], 'web.handler', 'ANY /{proxy+}')),
 );
-const d = await attempt('(d) Lambda Runtime API path: runtime: provided with aws-lambda-ric', () =>
-  measure(berth('ricLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}', ['    runtime: provided', '    bootstrap: bootstrap'])),
+const d = await attempt('(d) Lambda Runtime API path: runtime: provided with berth bootstrap', () =>
+  measure(berth('bootstrapLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}', '#!/bin/sh\nexec berth bootstrap\n')),
 );
 const e = await attempt('(e) Berth native, POST /lead/{leadId}', () => measure(berth('createLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}')));
+const f = await attempt('(f) Lambda Runtime API path: runtime: provided with aws-lambda-ric', () =>
+  measure(berth('ricLead', ['lead.mjs'], 'lead.handler', 'POST /lead/{leadId}', `#!/bin/sh\nexec node ${JSON.stringify(path.join(repoRoot, 'node_modules', 'aws-lambda-ric', 'bin', 'index.mjs'))} "$_HANDLER"\n`)),
+);
 
 const ok = <T>(r: T | Error): T | undefined => (r instanceof Error ? undefined : r);
 const [A, E] = [ok(a), ok(e)];
@@ -119,8 +122,9 @@ const rows: Row[] = [
   ['(a) bare Express (native route)', a, '', undefined],
   ['(b) Express + toExpress(handler)', b, '≥0.9× (a)', B && A ? B.rps >= 0.9 * A.rps : undefined],
   ['(c) Berth + fromExpress(app), warm', c, '', undefined],
-  ['(d) Runtime API, aws-lambda-ric, warm', d, '≥0.5× (e)', D && E ? D.rps >= 0.5 * E.rps : undefined],
+  ['(d) Runtime API, berth bootstrap, warm', d, '≥0.5× (e)', D && E ? D.rps >= 0.5 * E.rps : undefined],
   ['(e) Berth native handler, warm', e, '', undefined],
+  ['(f) Runtime API, aws-lambda-ric, warm', f, '', undefined],
 ];
 const ratio = (r: LoadResult, base: LoadResult | undefined) => (base ? times(r.rps / base.rps) : 'n/a');
 const mainTable = table(
@@ -141,6 +145,7 @@ const ratiosTable = table(
     ['(c) / (a): Express app as a Berth function vs the app on its own', fmt(C, A), '', ''],
     ['(c) / (e): Express app as a Berth function vs the handler on Berth', fmt(C, E), '', ''],
     ['(d) / (e): Lambda Runtime API path vs Berth native', fmt(D, E), '≥0.50×', met(D && E ? D.rps >= 0.5 * E.rps : undefined)],
+    ['(f) / (e): the same path with aws-lambda-ric as the bootstrap', fmt(ok(f), E), '', ''],
   ],
 );
 
@@ -155,12 +160,12 @@ seed 001's \`POST /lead/:leadId\` (JSON {name, email} validated, 201 JSON with x
 way checked to answer the same first; autocannon in its own process, ${CONNECTIONS} connections, ${DURATION} s after ${WARMUP} s warm-up,
 each server in its own process; Berth functions \`isolation: warm\`; latencies in ms from the client, req/s counts 2xx only.
 (c) is (a)'s Express app behind \`fromExpress\` on \`http: ANY /{proxy+}\`; (e) is the Lambda handler on Berth directly, for reference.
-(d) is the same handler under \`runtime: provided\`, run by AWS's aws-lambda-ric through Berth's Runtime API (Berth has no
-bootstrap of its own for Node handlers, so the RIC stands in for one).
+(d) is the same handler under \`runtime: provided\`, run through Berth's Runtime API by Berth's own bootstrap
+(\`exec berth bootstrap\`); (f) is the same with AWS's aws-lambda-ric as the bootstrap.
 
 ${mainTable}
 
 ${ratiosTable}
 -----------------------------------------`);
 
-process.exitCode = [a, b, c, d, e].some((r) => r instanceof Error) ? 1 : 0;
+process.exitCode = [a, b, c, d, e, f].some((r) => r instanceof Error) ? 1 : 0;

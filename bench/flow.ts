@@ -203,7 +203,7 @@ async function withBerth<T>(standIns: StandIns, body: (rig: Rig) => Promise<T>):
   const config = readFileSync(yml, 'utf8').replaceAll('__FILES_URL__', standIns.filesUrl).replaceAll('__API_URL__', standIns.apiUrl);
   if (!config.includes(`Bearer ${TOKEN}`)) throw new Error(`bench/fixtures/flow/berth.yml does not send "Bearer ${TOKEN}" (bench/flow-common.ts)`);
   writeFileSync(yml, config);
-  const server = await startServer([path.join(repoRoot, 'bin/berth.js'), 'start', project, '--port', '0', '--data', data], { BERTH_HOME: home });
+  const server = await startServer([path.join(repoRoot, 'bin/berth'), 'start', project, '--port', '0', '--data', data], { BERTH_HOME: home });
   try {
     return await body({
       name: 'Berth',

@@ -51,7 +51,7 @@ function berth(isolation: 'warm' | 'tenant' | 'fresh'): { args: string[]; env: R
   const home = path.join(root, 'home');
   mkdirSync(data);
   mkdirSync(home);
-  return { args: [path.join(repoRoot, 'bin/berth.js'), 'start', project, '--port', '0', '--data', data], env: { BERTH_HOME: home } };
+  return { args: [path.join(repoRoot, 'bin/berth'), 'start', project, '--port', '0', '--data', data], env: { BERTH_HOME: home } };
 }
 
 // ---- clients (always their own process, see bench/load.ts) -----------------------------------

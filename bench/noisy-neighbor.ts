@@ -136,7 +136,7 @@ function project(scenario: Scenario): { args: string[]; env: Record<string, stri
   cpSync(bgFile, path.join(dir, 'bg.mjs'));
   const spanFile = path.join(root, 'spans');
   writeFileSync(path.join(dir, 'berth.yml'), berthConfig(scenario, spanFile));
-  return { args: [path.join(repoRoot, 'bin/berth.js'), 'start', dir, '--port', '0', '--data', data], env: { BERTH_HOME: home }, data, spanFile };
+  return { args: [path.join(repoRoot, 'bin/berth'), 'start', dir, '--port', '0', '--data', data], env: { BERTH_HOME: home }, data, spanFile };
 }
 
 // ---- child processes: the load generator and the burst's producer -------------------------------

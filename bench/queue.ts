@@ -212,7 +212,7 @@ async function withBerth<T>(kind: BerthKind, body: (rig: Rig, url: string) => Pr
   cpSync(handlerFile, path.join(project, 'handler.mjs'));
   const lagFile = path.join(root, 'lags');
   writeFileSync(path.join(project, 'berth.yml'), berthConfig(kind, lagFile));
-  const server = await startServer([path.join(repoRoot, 'bin/berth.js'), 'start', project, '--port', '0', '--data', data], { BERTH_HOME: home });
+  const server = await startServer([path.join(repoRoot, 'bin/berth'), 'start', project, '--port', '0', '--data', data], { BERTH_HOME: home });
   let db: Database.Database | undefined;
   try {
     // Read-only, beside the running server: WAL lets a reader in without blocking its writes.

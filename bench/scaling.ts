@@ -147,7 +147,7 @@ function project(): Setup {
   const fixedInstances = Number(fixed.minInstances ?? 1);
   const autoMax = Number(auto.maxConcurrency ?? auto.maxInstances ?? NaN);
   return {
-    args: [path.join(repoRoot, 'bin/berth.js'), 'start', dir, '--port', '0', '--data', data],
+    args: [path.join(repoRoot, 'bin/berth'), 'start', dir, '--port', '0', '--data', data],
     env: { BERTH_HOME: home },
     recordFile,
     consumers: [

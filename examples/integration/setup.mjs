@@ -9,7 +9,7 @@
  *
  * The values are the ones the stand-ins accept (stand-ins/accounts.mjs). It works whether or not
  * Berth is running: a running instance reads the new values at the next run.
- * BERTH_BIN may name the berth CLI's script; by default it is this repository's bin/berth.js.
+ * BERTH_BIN may name the berth CLI's script; by default it is this repository's bin/berth.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,13 +22,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 function berthCli() {
   if (process.env.BERTH_BIN) return process.env.BERTH_BIN;
-  const inRepo = path.resolve(here, '../../bin/berth.js');
+  const inRepo = path.resolve(here, '../../bin/berth');
   if (existsSync(inRepo)) return inRepo;
   try {
     // Berth installed as a dependency of the project this example was copied into.
-    return path.join(path.dirname(createRequire(path.join(here, 'x.js')).resolve('berth/package.json')), 'bin', 'berth.js');
+    return path.join(path.dirname(createRequire(path.join(here, 'x.js')).resolve('berth/package.json')), 'bin', 'berth');
   } catch {
-    fail('cannot find the berth CLI; set BERTH_BIN to its bin/berth.js');
+    fail('cannot find the berth CLI; set BERTH_BIN to its bin/berth');
   }
 }
 

@@ -13,11 +13,13 @@ import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { packageRoot } from '../package-root.js';
 import type { FunctionError, FunctionSpec } from '../types.js';
 import { memoryWatchdog, residentBytes, type EnvironmentOptions, type Outcome, type Sandbox, type State } from './environment.js';
 import type { InvokeMessage } from './protocol.js';
 
 const INIT_TIMEOUT_MS = 10_000;
+const BERTH_BIN_DIR = path.join(packageRoot(), 'bin');
 const PREFIX = '/2018-06-01/runtime';
 const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 
@@ -45,6 +47,8 @@ export class RuntimeApiEnvironment implements Sandbox {
   private initError: FunctionError | undefined;
   private exited: string | undefined;
   private current: Invocation | undefined;
+  /** The invocation sent while one runs: handed to the bootstrap's next `/next` without a round trip through the pool. */
+  private queued: Invocation | undefined;
   private peakRssMb = 0;
   private overMemory = false;
   /** The invocation answered last: a second answer to it is a state error, not an unknown id. */
@@ -74,9 +78,9 @@ export class RuntimeApiEnvironment implements Sandbox {
     return this.child?.pid;
   }
 
-  /** One invocation at a time: the Runtime API has no queue. */
+  /** One more can wait behind the running one, as in a Node sandbox; the bootstrap still sees one at a time. */
   get canQueue(): boolean {
-    return false;
+    return this.queued === undefined && this.state !== 'dead' && this.state !== 'failed';
   }
 
   get initFailure(): FunctionError | undefined {
@@ -101,9 +105,15 @@ export class RuntimeApiEnvironment implements Sandbox {
     if (this.initError || this.state === 'dead') {
       return Promise.resolve({ error: this.initError ?? exitError('before the invocation'), status: 'failed', maxMemoryMb: 0, log: '', lost: true });
     }
+    if (this.queued) throw new Error(`environment ${this.id} already has an invocation queued`);
     return new Promise((resolve) => {
+      const invocation: Invocation = { message, resolve, log: '', answered: false, started: 0 };
+      if (this.current) {
+        this.queued = invocation;
+        return;
+      }
       this.state = 'busy';
-      this.current = { message, resolve, log: '', answered: false, started: performance.now() };
+      this.current = invocation;
       if (this.waiting) this.handOut(this.waiting);
     });
   }
@@ -124,7 +134,8 @@ export class RuntimeApiEnvironment implements Sandbox {
       cwd: path.dirname(spec.bootstrap!),
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
-        PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+        // `berth` itself comes first, so `exec berth bootstrap` runs Berth's runtime client.
+        PATH: `${BERTH_BIN_DIR}${path.delimiter}${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
         LANG: process.env.LANG ?? 'C.UTF-8',
         HOME: process.env.HOME ?? '/tmp',
         TZ: ':UTC',
@@ -165,7 +176,9 @@ export class RuntimeApiEnvironment implements Sandbox {
       const error = this.overMemory
         ? { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${this.current?.message.id ?? ''} Error: Runtime exited with error: signal: killed (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] }
         : exitError(`with ${this.exited}`);
-      this.finish({ error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true });
+      // An invocation the bootstrap never took (sent just as it exited after its last answer) runs elsewhere.
+      const notStarted = this.current !== undefined && this.current.timer === undefined;
+      this.finish({ error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true, ...(notStarted ? { notStarted } : {}) });
       this.server.close();
       this.onExit(this);
     });
@@ -210,6 +223,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     const { message } = current;
     this.waiting = undefined;
     const deadline = Date.now() + message.timeoutMs;
+    current.started = performance.now();
     current.timer = setTimeout(() => this.timedOut(), message.timeoutMs);
     memoryWatchdog.watch(this);
     res.writeHead(200, {
@@ -220,6 +234,8 @@ export class RuntimeApiEnvironment implements Sandbox {
       'lambda-runtime-trace-id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Parent=${randomUUID().replace(/-/g, '').slice(0, 16)};Sampled=0`,
       ...(message.clientContext !== undefined ? { 'lambda-runtime-client-context': JSON.stringify(message.clientContext) } : {}),
       ...(message.tenantId !== undefined ? { 'lambda-runtime-aws-tenant-id': message.tenantId } : {}),
+      // Berth's own: a retry's delivery count, which Berth's runtime client puts in context.attempt.
+      'berth-attempt': String(message.attempt),
     });
     res.end(JSON.stringify(message.event ?? null));
   }
@@ -239,7 +255,11 @@ export class RuntimeApiEnvironment implements Sandbox {
     current.answered = true;
     this.lastAnswered = id;
     sendJson(res, 202, { status: 'OK' });
-    const durationMs = performance.now() - current.started;
+    // Berth's runtime client says how long the handler itself ran, as a Node sandbox does: the
+    // REPORT line and the pool's sizing then leave out the round trips. Other bootstraps are timed here.
+    const measuredMs = performance.now() - current.started;
+    const reportedMs = Number(req.headers['berth-duration-ms']);
+    const durationMs = reportedMs >= 0 && reportedMs < measuredMs ? reportedMs : measuredMs;
     if (kind === 'response' && mode === 'streaming') {
       // Berth collects the stream and answers once it ends; a failure mid-stream comes as trailers.
       const errorType = req.trailers['lambda-runtime-function-error-type'];
@@ -301,6 +321,16 @@ export class RuntimeApiEnvironment implements Sandbox {
     this.lastUsed = Date.now();
     if (this.state === 'busy') this.state = outcome.lost ? 'dead' : 'ready';
     current.resolve({ ...outcome, log: current.log });
+    const queued = this.queued;
+    this.queued = undefined;
+    if (!queued) return;
+    if (outcome.lost) {
+      queued.resolve({ status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true });
+      return;
+    }
+    this.state = 'busy';
+    this.current = queued;
+    if (this.waiting) this.handOut(this.waiting);
   }
 }
 

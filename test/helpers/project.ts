@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const berthBin = path.join(repoRoot, 'bin', 'berth.js');
+export const berthBin = path.join(repoRoot, 'bin', 'berth');
 
 /** Writes files (path → contents) into a new temporary directory and returns it. */
 export function makeProject(files: Record<string, string>): string {

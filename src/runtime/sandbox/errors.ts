@@ -18,3 +18,13 @@ export function toFunctionError(value: unknown): FunctionError {
   }
   return { errorType: typeof value, errorMessage: message, trace: [] };
 }
+
+/** Lambda reports an unhandled rejection under its own error type, naming the reason. */
+export function rejectionError(reason: unknown): FunctionError {
+  const error = toFunctionError(reason);
+  return {
+    errorType: 'Runtime.UnhandledPromiseRejection',
+    errorMessage: error.errorType === 'string' ? error.errorMessage : `${error.errorType}: ${error.errorMessage}`,
+    trace: error.trace,
+  };
+}

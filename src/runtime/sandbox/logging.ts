@@ -2,7 +2,7 @@
  * Log capture inside a sandbox. Everything written to process.stdout/stderr from
  * JavaScript is buffered and shipped over IPC, tagged with the running invocation,
  * so it is attributed correctly and ordered before the result. The console methods
- * print Lambda's format: `<ISO time>\t<request id>\t<LEVEL>\t<message>`.
+ * print Lambda's format (installLambdaConsole, shared with Berth's runtime client).
  */
 import { writeSync } from 'node:fs';
 import { format } from 'node:util';
@@ -59,18 +59,24 @@ export function installLogCapture(send: Ship): void {
       return true;
     }) as typeof stream.write;
   }
-  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' } as const;
-  for (const [method, level] of Object.entries(levels)) {
-    const stream = level === 'INFO' || level === 'DEBUG' ? process.stdout : process.stderr;
-    (console as unknown as Record<string, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
-      const id = currentId ?? lastId ?? 'undefined';
-      const message = format(...args);
-      stream.write(`${new Date().toISOString()}\t${id}\t${level}\t${message}\n`);
-    };
-  }
+  installLambdaConsole(() => currentId ?? lastId);
   setInterval(flush, 200).unref();
   // IPC cannot be written while exiting; hand what is left to the raw stderr pipe.
   process.on('exit', () => {
     if (buffer.length > 0) writeSync(2, buffer);
   });
+}
+
+/**
+ * console.* in Lambda's format, `<ISO time>\t<request id>\t<LEVEL>\t<message>`: log, info and
+ * debug to stdout, the rest to stderr. `requestId` names the invocation a line belongs to.
+ */
+export function installLambdaConsole(requestId: () => string | undefined): void {
+  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG', trace: 'TRACE' } as const;
+  for (const [method, level] of Object.entries(levels)) {
+    const stream = level === 'INFO' || level === 'DEBUG' ? process.stdout : process.stderr;
+    (console as unknown as Record<string, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
+      stream.write(`${new Date().toISOString()}\t${requestId() ?? 'undefined'}\t${level}\t${format(...args)}\n`);
+    };
+  }
 }

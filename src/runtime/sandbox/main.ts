@@ -5,8 +5,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import { SANDBOX_ENV, type FromSandbox, type InvokeMessage, type StartMessage, type ToSandbox } from '../protocol.js';
+import { findExport } from '../handler-export.js';
 import { buildContext } from './context.js';
-import { toFunctionError } from './errors.js';
+import { rejectionError, toFunctionError } from './errors.js';
 import { flush, installLogCapture, setInvocation, takeInitLog } from './logging.js';
 
 type Handler = (event: unknown, context: unknown, callback: unknown) => unknown;
@@ -79,16 +80,6 @@ process.on('beforeExit', () => {
   report(id, null, drainResult ? drainResult.value : null);
 });
 
-/** Lambda reports an unhandled rejection under its own error type, naming the reason. */
-function rejectionError(reason: unknown) {
-  const error = toFunctionError(reason);
-  return {
-    errorType: 'Runtime.UnhandledPromiseRejection',
-    errorMessage: error.errorType === 'string' ? error.errorMessage : `${error.errorType}: ${error.errorMessage}`,
-    trace: error.trace,
-  };
-}
-
 function fatal(err: unknown, exitCode: number): void {
   const id = running?.id;
   if (id === undefined) {
@@ -137,11 +128,6 @@ function start(message: StartMessage): void {
   } catch (err) {
     fail(err);
   }
-}
-
-function findExport(mod: Record<string, unknown>, name: string): Function | undefined {
-  const found = mod[name] ?? (mod.default as Record<string, unknown> | undefined)?.[name];
-  return typeof found === 'function' ? found : undefined;
 }
 
 async function init(): Promise<void> {
