@@ -153,7 +153,7 @@ const date = new Date().toISOString().slice(0, 10);
 const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
 console.log(`
 ----- paste into docs/benchmarks.md -----
-## Adapters: one route, served four ways (bench:adapters)
+## Adapters: one route, served six ways (bench:adapters)
 
 Measured ${date} with \`npm run bench:adapters\`: Node ${process.version}, ${cpu}, ${CORES} cores;
 seed 001's \`POST /lead/:leadId\` (JSON {name, email} validated, 201 JSON with x-lead and two cookies), every

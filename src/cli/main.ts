@@ -44,6 +44,9 @@ Commands:
   limits set K=V ...     Change limits live: account.concurrency=50 api.reserved=3
                          api.max=10 api.tenant=2 group.etl.max=100 account.syncWait=500
                          ("none" removes a limit); persisted, in force within a second
+  bootstrap [file.export] Run a Lambda Node handler (default: $_HANDLER) against the Runtime
+                         API at AWS_LAMBDA_RUNTIME_API: the bootstrap of a runtime: provided
+                         function (exec berth bootstrap), or a container image's entrypoint
   secrets set <tenant> <name> [value]
                          Store a secret, encrypted; the value is read from stdin
                          when omitted or "-" (so it stays out of shell history)

@@ -30,6 +30,8 @@ interface Invocation {
   timer?: NodeJS.Timeout;
   answered: boolean;
   started: number;
+  /** The answer, kept for a turn of the event loop so the bootstrap's last output lands first. */
+  outcome?: Omit<Outcome, 'log'>;
 }
 
 export class RuntimeApiEnvironment implements Sandbox {
@@ -43,6 +45,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   private readonly readyPromise: Promise<void>;
   private markReady!: () => void;
   private pendingInit: { log: string; initMs: number } | undefined;
+  /** Output with no invocation to go to: init's, then whatever comes between invocations. */
   private initLog = '';
   private initError: FunctionError | undefined;
   private exited: string | undefined;
@@ -176,9 +179,9 @@ export class RuntimeApiEnvironment implements Sandbox {
       const error = this.overMemory
         ? { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${this.current?.message.id ?? ''} Error: Runtime exited with error: signal: killed (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] }
         : exitError(`with ${this.exited}`);
-      // An invocation the bootstrap never took (sent just as it exited after its last answer) runs elsewhere.
+      // An answer given just before the exit counts; an invocation the bootstrap never took runs elsewhere.
       const notStarted = this.current !== undefined && this.current.timer === undefined;
-      this.finish({ error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true, ...(notStarted ? { notStarted } : {}) });
+      this.finish(this.current?.outcome ?? { error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true, ...(notStarted ? { notStarted } : {}) });
       this.server.close();
       this.onExit(this);
     });
@@ -224,6 +227,11 @@ export class RuntimeApiEnvironment implements Sandbox {
     this.waiting = undefined;
     const deadline = Date.now() + message.timeoutMs;
     current.started = performance.now();
+    // Output between invocations (after an answer was settled) goes with the next one.
+    if (this.initLog) {
+      current.log = this.initLog + current.log;
+      this.initLog = '';
+    }
     current.timer = setTimeout(() => this.timedOut(), message.timeoutMs);
     memoryWatchdog.watch(this);
     res.writeHead(200, {
@@ -260,20 +268,24 @@ export class RuntimeApiEnvironment implements Sandbox {
     const measuredMs = performance.now() - current.started;
     const reportedMs = Number(req.headers['berth-duration-ms']);
     const durationMs = reportedMs >= 0 && reportedMs < measuredMs ? reportedMs : measuredMs;
+    const done = { maxMemoryMb: this.peakRssMb, durationMs, lost: false };
     if (kind === 'response' && mode === 'streaming') {
       // Berth collects the stream and answers once it ends; a failure mid-stream comes as trailers.
       const errorType = req.trailers['lambda-runtime-function-error-type'];
-      if (errorType) {
-        const errorBody = Buffer.from(req.trailers['lambda-runtime-function-error-body'] ?? '', 'base64');
-        this.finish({ error: errorFrom(errorBody, errorType), status: 'failed', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
-      } else {
-        this.finish({ payload: streamedPayload(req.headers['content-type'], body), status: 'succeeded', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
-      }
+      const errorBody = Buffer.from(req.trailers['lambda-runtime-function-error-body'] ?? '', 'base64');
+      current.outcome = errorType
+        ? { ...done, error: errorFrom(errorBody, errorType), status: 'failed' }
+        : { ...done, payload: streamedPayload(req.headers['content-type'], body), status: 'succeeded' };
     } else if (kind === 'response') {
-      this.finish({ payload: parsePayload(body), status: 'succeeded', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
+      current.outcome = { ...done, payload: parsePayload(body), status: 'succeeded' };
     } else {
-      this.finish({ error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed', maxMemoryMb: this.peakRssMb, durationMs, lost: false });
+      current.outcome = { ...done, error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed' };
     }
+    // What the bootstrap printed before answering is in its pipes already, but may be read after
+    // the answer: one turn of the event loop reads it, so it is this invocation's log, not the next's.
+    setImmediate(() => {
+      if (this.current === current) this.finish(current.outcome!);
+    });
   }
 
   private initErrorPosted(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
@@ -324,7 +336,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     const queued = this.queued;
     this.queued = undefined;
     if (!queued) return;
-    if (outcome.lost) {
+    if (outcome.lost || this.state === 'dead') {
       queued.resolve({ status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true });
       return;
     }

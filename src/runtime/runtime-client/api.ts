@@ -1,7 +1,7 @@
 /**
  * The client side of Lambda's Runtime API (`AWS_LAMBDA_RUNTIME_API`), on undici. One keep-alive
  * connection carries everything, and an answer and the next `/next` go out together, pipelined:
- * the server still takes them in order, and an invocation costs one write and no connect. On
+ * the server still takes them in order, and an invocation costs no round trip of its own. On
  * this path every syscall counts: Node's http client cost about twice the CPU per invocation.
  */
 import { Client, type Dispatcher } from 'undici';
@@ -68,7 +68,8 @@ export class RuntimeApi {
   }
 
   private async post(path: string, body: string, headers: Record<string, string>): Promise<void> {
-    const response = await this.client.request({ method: 'POST', path: PREFIX + path, body, headers: { ...headers, 'content-type': 'application/json' } });
+    // Not blocking: undici would otherwise hold the pipelined /next until this answer's headers came back.
+    const response = await this.client.request({ method: 'POST', path: PREFIX + path, body, blocking: false, headers: { ...headers, 'content-type': 'application/json' } });
     const answer = await response.body.text();
     // 4xx is the server refusing this answer (an unknown id, a second answer): say so and go on
     // polling, as Lambda's own clients do; the server decides what becomes of the invocation.
