@@ -30,6 +30,9 @@ export interface Outcome {
   notStarted?: boolean;
 }
 
+/** What an invocation queued behind one that killed its environment gets, in either kind of environment. */
+export const NOT_STARTED: Readonly<Outcome> = { status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true };
+
 export interface EnvironmentOptions {
   spec: FunctionSpec;
   bundle: string;
@@ -306,7 +309,7 @@ export class Environment implements Sandbox {
     if (!queued) return;
     // The sandbox starts the queued invocation as soon as it has reported this one.
     if (!outcome.lost) this.start(queued);
-    else queued.resolve({ status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true });
+    else queued.resolve(NOT_STARTED);
   }
 
   private exitOutcome(code: number | null, signal: NodeJS.Signals | null): Omit<Outcome, 'log'> {

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../package-root.js';
 import type { FunctionError, FunctionSpec } from '../types.js';
-import { memoryWatchdog, residentBytes, type EnvironmentOptions, type Outcome, type Sandbox, type State } from './environment.js';
+import { memoryWatchdog, NOT_STARTED, residentBytes, type EnvironmentOptions, type Outcome, type Sandbox, type State } from './environment.js';
 import type { InvokeMessage } from './protocol.js';
 
 const INIT_TIMEOUT_MS = 10_000;
@@ -28,9 +28,8 @@ interface Invocation {
   resolve: (outcome: Outcome) => void;
   log: string;
   timer?: NodeJS.Timeout;
-  answered: boolean;
   started: number;
-  /** The answer, kept for a turn of the event loop so the bootstrap's last output lands first. */
+  /** The bootstrap's answer, kept for a turn of the event loop so its last output lands first. */
   outcome?: Omit<Outcome, 'log'>;
 }
 
@@ -46,7 +45,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   private markReady!: () => void;
   private pendingInit: { log: string; initMs: number } | undefined;
   /** Output with no invocation to go to: init's, then whatever comes between invocations. */
-  private initLog = '';
+  private unclaimedLog = '';
   private initError: FunctionError | undefined;
   private exited: string | undefined;
   private current: Invocation | undefined;
@@ -110,7 +109,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     }
     if (this.queued) throw new Error(`environment ${this.id} already has an invocation queued`);
     return new Promise((resolve) => {
-      const invocation: Invocation = { message, resolve, log: '', answered: false, started: 0 };
+      const invocation: Invocation = { message, resolve, log: '', started: 0 };
       if (this.current) {
         this.queued = invocation;
         return;
@@ -163,7 +162,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     const onOutput = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       if (this.current) this.current.log += text;
-      else this.initLog += text;
+      else this.unclaimedLog += text;
     };
     child.stdout!.on('data', onOutput);
     child.stderr!.on('data', onOutput);
@@ -174,7 +173,7 @@ export class RuntimeApiEnvironment implements Sandbox {
       this.exited = signal ? `signal: ${signal}` : `exit status ${code}`;
       const wasStarting = this.state === 'starting';
       this.state = 'dead';
-      if (wasStarting) this.initError ??= exitError(`during init with ${this.exited}`, this.initLog);
+      if (wasStarting) this.initError ??= exitError(`during init with ${this.exited}`, this.unclaimedLog);
       this.markReady();
       const error = this.overMemory
         ? { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${this.current?.message.id ?? ''} Error: Runtime exited with error: signal: killed (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] }
@@ -210,15 +209,15 @@ export class RuntimeApiEnvironment implements Sandbox {
   private next(res: ServerResponse): void {
     if (this.state === 'starting') {
       this.state = 'ready';
-      this.pendingInit = { log: this.initLog, initMs: performance.now() - this.startedAt };
-      this.initLog = '';
+      this.pendingInit = { log: this.unclaimedLog, initMs: performance.now() - this.startedAt };
+      this.unclaimedLog = '';
       this.markReady();
     }
     this.waiting = res;
     res.on('close', () => {
       if (this.waiting === res) this.waiting = undefined;
     });
-    if (this.current && !this.current.answered && !this.current.timer) this.handOut(res);
+    if (this.current && !this.current.timer) this.handOut(res);
   }
 
   private handOut(res: ServerResponse): void {
@@ -228,9 +227,9 @@ export class RuntimeApiEnvironment implements Sandbox {
     const deadline = Date.now() + message.timeoutMs;
     current.started = performance.now();
     // Output between invocations (after an answer was settled) goes with the next one.
-    if (this.initLog) {
-      current.log = this.initLog + current.log;
-      this.initLog = '';
+    if (this.unclaimedLog) {
+      current.log = this.unclaimedLog + current.log;
+      this.unclaimedLog = '';
     }
     current.timer = setTimeout(() => this.timedOut(), message.timeoutMs);
     memoryWatchdog.watch(this);
@@ -260,7 +259,6 @@ export class RuntimeApiEnvironment implements Sandbox {
     if (kind === 'response' && mode !== undefined && mode !== 'streaming') {
       return sendJson(res, 400, { errorMessage: `Lambda-Runtime-Function-Response-Mode must be "streaming", got "${mode}"`, errorType: 'Runtime.InvalidResponseModeHeader' });
     }
-    current.answered = true;
     this.lastAnswered = id;
     sendJson(res, 202, { status: 'OK' });
     // Berth's runtime client says how long the handler itself ran, as a Node sandbox does: the
@@ -292,7 +290,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     if (this.state !== 'starting') return sendJson(res, 403, { errorMessage: 'State transition from Ready to InitError failed for runtime. Error: init is over', errorType: 'InvalidStateTransition' });
     sendJson(res, 202, { status: 'OK' });
     this.initError = errorFrom(body, req.headers['lambda-runtime-function-error-type']);
-    this.pendingInit = { log: this.initLog, initMs: performance.now() - this.startedAt };
+    this.pendingInit = { log: this.unclaimedLog, initMs: performance.now() - this.startedAt };
     this.state = 'failed';
     this.markReady();
     this.kill();
@@ -313,7 +311,7 @@ export class RuntimeApiEnvironment implements Sandbox {
 
   private timedOut(): void {
     const current = this.current;
-    if (!current || current.answered) return;
+    if (!current || current.outcome) return;
     const seconds = this.spec.timeoutSeconds.toFixed(2);
     this.finish({
       status: 'timed_out',
@@ -337,7 +335,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     this.queued = undefined;
     if (!queued) return;
     if (outcome.lost || this.state === 'dead') {
-      queued.resolve({ status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true });
+      queued.resolve(NOT_STARTED);
       return;
     }
     this.state = 'busy';

@@ -28,7 +28,8 @@ const api = new RuntimeApi(address);
 
 /** The invocation being run, with the callback's result while the event loop drains. */
 let running: { id: string; started: number; drained?: { value: unknown } } | undefined;
-let initialised = false;
+/** Set once init has loaded it; until then a crash is an init error. */
+let handler: Handler | undefined;
 
 installLambdaConsole(() => running?.id);
 
@@ -46,7 +47,7 @@ async function crash(error: FunctionError, exitCode: number): Promise<void> {
     if (crashed !== undefined) {
       console.error('Invoke Error', JSON.stringify(error));
       await api.fail(crashed.id, error, performance.now() - crashed.started);
-    } else if (!initialised) {
+    } else if (!handler) {
       console.error('Init Error', JSON.stringify(error));
       await api.initError(error);
     } else {
@@ -75,7 +76,7 @@ async function answer(id: string, err: unknown, result: unknown): Promise<void> 
   // Pipelined behind the answer on the same connection: the server reads them in order.
   const next = api.next();
   await sent.catch(lost);
-  run(handler, await next.catch(lost));
+  run(await next.catch(lost));
 }
 
 /** The result as the response body, or Lambda's error for one that is not JSON. */
@@ -92,7 +93,7 @@ function lost(err: unknown): never {
   process.exit(1);
 }
 
-function run(handler: Handler, next: NextInvocation): void {
+function run(next: NextInvocation): void {
   running = { id: next.id, started: performance.now() };
   if (next.traceId !== undefined) process.env._X_AMZN_TRACE_ID = next.traceId;
   else delete process.env._X_AMZN_TRACE_ID;
@@ -117,14 +118,13 @@ function run(handler: Handler, next: NextInvocation): void {
   context.invokedFunctionArn = next.functionArn;
   if (next.identity !== undefined) context.identity = next.identity;
   try {
-    const returned = handler(next.event, context, callback);
+    const returned = handler!(next.event, context, callback);
     if (returned instanceof Promise) returned.then(context.succeed, context.fail);
   } catch (err) {
     callback(err);
   }
 }
 
-let handler: Handler;
 const handlerName = process.argv[3] ?? process.env._HANDLER;
 try {
   if (!handlerName) {
@@ -134,5 +134,4 @@ try {
 } catch (err) {
   await crash(err instanceof InitError ? err.error : toFunctionError(err), 1);
 }
-initialised = true;
-run(handler!, await api.next().catch(lost));
+run(await api.next().catch(lost));
