@@ -78,22 +78,23 @@ export async function openBerth(options: BerthOptions): Promise<Berth> {
     await store.close();
     throw err;
   });
-  // Sandboxes start before the server has its port, so they learn Berth's URL from a file written once it listens.
-  const runtime = new Runtime(project.runtime.maxEnvironments, { [CLIENT_ENV.urlFile]: urlFile(dataDir) });
-  runtime.deploy(project, bundles);
   const logger = pino(
     { base: { pid: process.pid } },
     pino.destination({ dest: path.join(dataDir, 'logs', 'gateway.log'), sync: false, mkdir: true }),
   );
+  const warn = (message: string) => {
+    logger.warn(message);
+    progress(`warning: ${message}`);
+  };
+  // Sandboxes start before the server has its port, so they learn Berth's URL from a file written once it listens.
+  const runtime = new Runtime(project.runtime.maxEnvironments, { [CLIENT_ENV.urlFile]: urlFile(dataDir) }, warn);
+  runtime.deploy(project, bundles);
   const dispatcher = new Dispatcher(runtime, store, project.limits, (err) => logger.error({ err }, 'store write failed'));
   const limits = await LiveLimits.open(
     store,
     dispatcher.admission,
     project,
-    (message) => {
-      logger.warn(message);
-      progress(`warning: ${message}`);
-    },
+    warn,
     (limits) => runtime.applyProvisioned(limits),
   );
   const background = options.background ?? true;

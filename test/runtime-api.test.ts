@@ -2,12 +2,14 @@
  * runtime: provided: a bootstrap in any language speaks Lambda's Runtime API to Berth. Tested
  * with a bash + curl bootstrap as in AWS's custom-runtime tutorial and a Python stdlib runtime
  * running a Python handler, through the Invoke API and an HTTP route; and with bootstraps that
- * misbehave: exit at once, answer an unknown request id, answer twice, hang past the timeout.
+ * misbehave: exit at once, never ask for work, answer an unknown request id, answer twice, send
+ * what is not HTTP, answer too much, hang past the timeout.
  */
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { waitFor } from './helpers/lambda.js';
 import { makeProject, repoRoot, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 const BASH_BOOTSTRAP = `#!/bin/bash
@@ -58,17 +60,31 @@ def handler(event, context):
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": '{"python": true, "got": %s}' % (body or "null")} if "rawPath" in event else {"sum": sum(event.get("numbers", [])), "id": context["aws_request_id"]}
 `;
 
-/** Answers an unknown id, then twice for the real one: both refusals are logged with their status and errorType. */
-const MISBEHAVING_BOOTSTRAP = `#!/bin/bash
+/**
+ * Answers with its pid, or as the event asks: after waiting for 100 Continue, or breaking the
+ * Runtime API with an answer for an unknown request id, two answers, an HTTP request that does
+ * not parse, an answer over events.maxPayload.
+ */
+const ROGUE_BOOTSTRAP = `#!/bin/bash
 set -uo pipefail
 api="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
 while true; do
   HEADERS="$(mktemp)"
-  curl -sS -D "$HEADERS" "$api/invocation/next" > /dev/null
+  EVENT=$(curl -sS -D "$HEADERS" "$api/invocation/next")
   ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$HEADERS" | tr -d '[:space:]' | cut -d: -f2)
-  echo "unknown: $(curl -sS -w ' %{http_code}' -X POST "$api/invocation/not-a-real-id/response" -d '{}')"
-  curl -sS -X POST "$api/invocation/$ID/response" -d '{"first": true}' > /dev/null
-  echo "twice: $(curl -sS -w ' %{http_code}' -X POST "$api/invocation/$ID/response" -d '{"second": true}')"
+  case "$EVENT" in
+    *unknown*) curl -sS -X POST "$api/invocation/not-a-real-id%zz/response" -d '{}' ;;
+    *twice*)
+      curl -sS -X POST "$api/invocation/$ID/response" -d "{\\"pid\\": $$}" > /dev/null
+      curl -sS -X POST "$api/invocation/$ID/response" -d '{"second": true}' ;;
+    *garbled*)
+      exec 3<>"/dev/tcp/\${AWS_LAMBDA_RUNTIME_API%:*}/\${AWS_LAMBDA_RUNTIME_API#*:}"
+      printf 'THIS IS NOT HTTP\\r\\n\\r\\n' >&3
+      cat <&3 ;;
+    *continue*) curl -sS -H 'Expect: 100-continue' --expect100-timeout 30 -X POST "$api/invocation/$ID/response" -d "{\\"continued\\": $$}" > /dev/null ;;
+    *huge*) head -c 70000 /dev/zero | tr '\\0' x | curl -sS -X POST "$api/invocation/$ID/response" --data-binary @- ;;
+    *) curl -sS -X POST "$api/invocation/$ID/response" -d "{\\"pid\\": $$}" > /dev/null ;;
+  esac
 done
 `;
 
@@ -97,6 +113,7 @@ export const handler = awslambda.streamifyResponse(async (event, responseStream)
 `;
 
 const BERTH_YML = `
+events: { maxPayload: 64kb }
 functions:
   bash:
     runtime: provided
@@ -131,9 +148,9 @@ functions:
     runtime: provided
     bootstrap: sleeper/bootstrap
     timeout: 1
-  liar:
+  rogue:
     runtime: provided
-    bootstrap: liar/bootstrap
+    bootstrap: rogue/bootstrap
   silent:
     runtime: provided
     bootstrap: silent/bootstrap
@@ -157,7 +174,7 @@ before(async () => {
     'quitter/bootstrap': '#!/bin/sh\necho "missing dependency" >&2\nexit 3\n',
     // Takes the invocation and never answers.
     'sleeper/bootstrap': '#!/bin/sh\ncurl -sS "http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next" > /dev/null\nsleep 30\n',
-    'liar/bootstrap': MISBEHAVING_BOOTSTRAP,
+    'rogue/bootstrap': ROGUE_BOOTSTRAP,
     // Never asks for work.
     'silent/bootstrap': '#!/bin/sh\nsleep 60\n',
     // Answers every invocation with an error body that is not JSON, and no error-type header.
@@ -169,7 +186,7 @@ while true; do
 done
 `,
   });
-  for (const fn of ['bash', 'python', 'ric', 'quitter', 'sleeper', 'liar', 'silent', 'garbler']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
+  for (const fn of ['bash', 'python', 'ric', 'quitter', 'sleeper', 'rogue', 'silent', 'garbler']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
   berth = await startBerth(dir);
 });
 
@@ -212,6 +229,14 @@ describe('bootstraps in other languages', () => {
     assert.equal(failed.body.errorMessage, 'asked to fail');
     assert.match(failed.log, /ValueError: asked to fail/, 'stderr is the log');
     assert.equal((await invoke('python', { numbers: [4] })).body.sum, 4, 'the runtime goes on after an error');
+  });
+
+  test('a client that waits for 100 Continue before its body (curl with Expect) gets it at once', async () => {
+    const started = performance.now();
+    const answer = await invoke('rogue', { act: 'continue' });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(typeof answer.body.continued, 'number');
+    assert.ok(performance.now() - started < 5_000, 'curl did not wait out its 30 s Expect timeout');
   });
 });
 
@@ -285,13 +310,61 @@ describe('bootstraps that misbehave get clear errors', () => {
     assert.equal(again.body.errorType, 'Sandbox.Timedout', 'a fresh environment, timed out in turn');
   });
 
-  test('an unknown request id is 400 InvalidRequestID; a second answer is 403 InvalidStateTransition; the first answer counts', async () => {
-    const answer = await invoke('liar', {});
+  /** The pid the rogue bootstrap answers with, and whether that process still lives. */
+  const rogueProcess = async () => {
+    const answer = await invoke('rogue', {});
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    return answer.body.pid as number;
+  };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  test('an answer for an unknown request id fails the invocation with InvalidRequestID, and the environment is replaced', async () => {
+    const before = await rogueProcess();
+    const answer = await invoke('rogue', { act: 'unknown' });
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'InvalidRequestID');
+    assert.match(answer.body.errorMessage, /the bootstrap answered "not-a-real-id%zz", but the invocation in progress is \S+/);
+    await waitFor(() => !alive(before) || undefined, { what: 'the broken bootstrap to be gone' });
+    assert.notEqual(await rogueProcess(), before, 'a new environment answers');
+  });
+
+  test('a second answer: the first counts, the environment is replaced and Berth says why', async () => {
+    const before = await rogueProcess();
+    const answer = await invoke('rogue', { act: 'twice' });
     assert.equal(answer.status, 200);
-    assert.deepEqual(answer.body, { first: true });
-    const next = await invoke('liar', {});
-    assert.match(next.log, /unknown: \{"errorMessage":"Invalid request ID[^"]*","errorType":"InvalidRequestID"\} 400/);
-    assert.match(next.log, /twice: \{"errorMessage":"State transition from InvocationResponse to InvocationResponse failed[^"]*","errorType":"InvalidStateTransition"\} 403/);
+    assert.deepEqual(answer.body, { pid: before }, 'the first answer is the result');
+    await waitFor(() => !alive(before) || undefined, { what: 'the broken bootstrap to be gone' });
+    assert.match(berth.output(), /function rogue: environment \w+ replaced, its bootstrap broke the Runtime API: InvalidStateTransition: State transition from InvocationResponse to InvocationResponse failed/);
+    assert.notEqual(await rogueProcess(), before, 'a new environment answers');
+  });
+
+  test('a request that does not parse as HTTP fails the invocation with Runtime.MalformedRequest, and the environment is replaced', async () => {
+    const before = await rogueProcess();
+    const answer = await invoke('rogue', { act: 'garbled' });
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'Runtime.MalformedRequest');
+    assert.match(answer.body.errorMessage, /the bootstrap sent an HTTP request that does not parse/);
+    await waitFor(() => !alive(before) || undefined, { what: 'the broken bootstrap to be gone' });
+    assert.notEqual(await rogueProcess(), before, 'a new environment answers');
+  });
+
+  test('an answer larger than events.maxPayload fails its invocation with Function.ResponseSizeTooLarge; the environment goes on', async () => {
+    const before = await rogueProcess();
+    const answer = await invoke('rogue', { act: 'huge' });
+    assert.equal(answer.functionError, 'Unhandled');
+    assert.equal(answer.body.errorType, 'Function.ResponseSizeTooLarge');
+    assert.match(answer.body.errorMessage, /Response payload size \(70000 bytes\) exceeded maximum allowed payload size \(65536 bytes, events\.maxPayload in berth\.yml\)/);
+    // curl prints the 413 once it has it, after the invocation ended: output between invocations goes with the next one.
+    const next = await invoke('rogue', {});
+    assert.deepEqual(next.body, { pid: before }, 'the same environment answers the next invocation');
+    assert.match(next.log, /"errorType":"RequestEntityTooLarge"/, "the bootstrap heard Lambda's 413");
   });
 });
 

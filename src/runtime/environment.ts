@@ -40,6 +40,10 @@ export interface EnvironmentOptions {
   region: string;
   /** Variables every sandbox gets from the platform (how to reach Berth's API). */
   platformEnv: Record<string, string>;
+  /** The largest result a Runtime API bootstrap may post: the project's `events.maxPayload`. */
+  maxPayloadBytes: number;
+  /** Tells the operator what went wrong in an environment when no invocation is there to carry it. */
+  warn: (message: string) => void;
 }
 
 export type State = 'starting' | 'ready' | 'busy' | 'failed' | 'dead';

@@ -21,6 +21,7 @@ export class Runtime {
   constructor(
     maxEnvironments: number,
     private readonly platformEnv: Record<string, string>,
+    private readonly warn: (message: string) => void,
   ) {
     this.budget = new EnvironmentBudget(maxEnvironments);
     this.reaper = setInterval(() => {
@@ -35,7 +36,15 @@ export class Runtime {
       [...project.functions.values()].map((spec): [string, FunctionPool] => [
         spec.name,
         new FunctionPool(
-          { spec, bundle: bundles.get(spec.name)!, functionArn: functionArn(spec.name), region: REGION, platformEnv: this.platformEnv },
+          {
+            spec,
+            bundle: bundles.get(spec.name)!,
+            functionArn: functionArn(spec.name),
+            region: REGION,
+            platformEnv: this.platformEnv,
+            maxPayloadBytes: project.events.maxPayloadBytes,
+            warn: this.warn,
+          },
           this.budget,
         ),
       ]),

@@ -5,23 +5,25 @@
  * invocation is handed to a waiting `/next` and ends with `/response` or `/error`. Timeouts kill
  * the process, as they do a Node sandbox, and its stdout and stderr are the invocation's log.
  * A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`) is collected and
- * answered whole. The memory limit is watched on the bootstrap's process, as on a Node sandbox. Status codes and
- * error bodies follow the Runtime API.
+ * answered whole. The memory limit is watched on the bootstrap's process, as on a Node sandbox.
+ * Status codes and error bodies follow the Runtime API. A bootstrap that breaks the protocol (an
+ * answer for another request id, a second answer, a request that does not parse) fails the
+ * invocation it is running and is replaced. An answer larger than `events.maxPayload` fails its
+ * invocation with Lambda's `Function.ResponseSizeTooLarge`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../package-root.js';
 import type { FunctionError, FunctionSpec } from '../types.js';
 import { memoryWatchdog, NOT_STARTED, residentBytes, type EnvironmentOptions, type Outcome, type Sandbox, type State } from './environment.js';
 import type { InvokeMessage } from './protocol.js';
+import { createRuntimeApiServer, type ApiReply, type ApiRequest } from './runtime-api-http.js';
 
 const INIT_TIMEOUT_MS = 10_000;
 const BERTH_BIN_DIR = path.join(packageRoot(), 'bin');
 const PREFIX = '/2018-06-01/runtime';
-const MAX_RESPONSE_BYTES = 6 * 1024 * 1024;
 
 interface Invocation {
   message: Omit<InvokeMessage, 't'>;
@@ -40,7 +42,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   key: string | undefined;
   lastUsed = Date.now();
   private child: ChildProcess | undefined;
-  private readonly server = http.createServer((req, res) => this.route(req, res));
+  private readonly server: Server;
   private readonly readyPromise: Promise<void>;
   private markReady!: () => void;
   private pendingInit: { log: string; initMs: number } | undefined;
@@ -56,7 +58,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   /** The invocation answered last: a second answer to it is a state error, not an unknown id. */
   private lastAnswered: string | undefined;
   /** A `/next` waiting for work: answered when an invocation arrives. */
-  private waiting: ServerResponse | undefined;
+  private waiting: ApiReply | undefined;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -65,6 +67,11 @@ export class RuntimeApiEnvironment implements Sandbox {
   ) {
     this.spec = options.spec;
     this.readyPromise = new Promise((resolve) => (this.markReady = resolve));
+    this.server = createRuntimeApiServer({
+      maxBodyBytes: options.maxPayloadBytes,
+      onRequest: (request, reply) => this.route(request, reply),
+      onMalformed: (reply, problem) => this.violation(reply, 400, 'Runtime.MalformedRequest', `the bootstrap sent an HTTP request that does not parse (${problem})`),
+    });
     this.server.listen(0, '127.0.0.1', () => this.start());
     // A bootstrap that never asks for work is an init failure, not a hang.
     setTimeout(() => {
@@ -186,41 +193,32 @@ export class RuntimeApiEnvironment implements Sandbox {
     });
   }
 
-  private route(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '';
-    if (req.method === 'GET' && url === `${PREFIX}/invocation/next`) return this.next(res);
-    const reply = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(url);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      if (req.method === 'POST' && url === `${PREFIX}/init/error`) return this.initErrorPosted(req, body, res);
-      if (req.method !== 'POST' || !reply) return sendJson(res, 404, { errorMessage: `unknown Runtime API path ${req.method} ${url}`, errorType: 'InvalidRequest' });
-      if (size > MAX_RESPONSE_BYTES) return sendJson(res, 413, { errorMessage: `response of ${size} bytes exceeds ${MAX_RESPONSE_BYTES}`, errorType: 'RequestEntityTooLarge' });
-      this.answer(decodeURIComponent(reply[1]!), reply[2] as 'response' | 'error', req, body, res);
-    });
+  private route(request: ApiRequest, reply: ApiReply): void {
+    const { method, url } = request;
+    if (method === 'GET' && url === `${PREFIX}/invocation/next`) return this.next(reply);
+    if (method === 'POST' && url === `${PREFIX}/init/error`) return this.initErrorPosted(request, reply);
+    const answer = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(url);
+    // Not a mistake of the bootstrap's: other APIs (extensions, telemetry) share the address on Lambda.
+    if (method !== 'POST' || !answer) return sendJson(reply, 404, { errorMessage: `unknown Runtime API path ${method} ${url}`, errorType: 'InvalidRequest' });
+    this.answer(requestIdOf(answer[1]!), answer[2] as 'response' | 'error', request, reply);
   }
 
   /** `/next`: the first one ends init; each one is held until there is an invocation. */
-  private next(res: ServerResponse): void {
+  private next(reply: ApiReply): void {
     if (this.state === 'starting') {
       this.state = 'ready';
       this.pendingInit = { log: this.unclaimedLog, initMs: performance.now() - this.startedAt };
       this.unclaimedLog = '';
       this.markReady();
     }
-    this.waiting = res;
-    res.on('close', () => {
-      if (this.waiting === res) this.waiting = undefined;
+    this.waiting = reply;
+    reply.onClose(() => {
+      if (this.waiting === reply) this.waiting = undefined;
     });
-    if (this.current && !this.current.timer) this.handOut(res);
+    if (this.current && !this.current.timer) this.handOut(reply);
   }
 
-  private handOut(res: ServerResponse): void {
+  private handOut(reply: ApiReply): void {
     const current = this.current!;
     const { message } = current;
     this.waiting = undefined;
@@ -233,63 +231,97 @@ export class RuntimeApiEnvironment implements Sandbox {
     }
     current.timer = setTimeout(() => this.timedOut(), message.timeoutMs);
     memoryWatchdog.watch(this);
-    res.writeHead(200, {
-      'content-type': 'application/json',
-      'lambda-runtime-aws-request-id': message.id,
-      'lambda-runtime-deadline-ms': String(deadline),
-      'lambda-runtime-invoked-function-arn': this.options.functionArn,
-      'lambda-runtime-trace-id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Parent=${randomUUID().replace(/-/g, '').slice(0, 16)};Sampled=0`,
-      ...(message.clientContext !== undefined ? { 'lambda-runtime-client-context': JSON.stringify(message.clientContext) } : {}),
-      ...(message.tenantId !== undefined ? { 'lambda-runtime-aws-tenant-id': message.tenantId } : {}),
+    // Lambda's header names, spelled as Lambda spells them.
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Lambda-Runtime-Aws-Request-Id': message.id,
+      'Lambda-Runtime-Deadline-Ms': String(deadline),
+      'Lambda-Runtime-Invoked-Function-Arn': this.options.functionArn,
+      'Lambda-Runtime-Trace-Id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Parent=${randomUUID().replace(/-/g, '').slice(0, 16)};Sampled=0`,
       // Berth's own: a retry's delivery count, which Berth's runtime client puts in context.attempt.
-      'berth-attempt': String(message.attempt),
-    });
-    res.end(JSON.stringify(message.event ?? null));
+      'Berth-Attempt': String(message.attempt),
+    };
+    if (message.clientContext !== undefined) headers['Lambda-Runtime-Client-Context'] = JSON.stringify(message.clientContext);
+    if (message.tenantId !== undefined) headers['Lambda-Runtime-Aws-Tenant-Id'] = message.tenantId;
+    reply.send(200, headers, JSON.stringify(message.event ?? null));
   }
 
-  private answer(id: string, kind: 'response' | 'error', req: IncomingMessage, body: Buffer, res: ServerResponse): void {
+  private answer(id: string, kind: 'response' | 'error', request: ApiRequest, reply: ApiReply): void {
     const current = this.current;
     const to = `Invocation${kind === 'response' ? 'Response' : 'ErrorResponse'}`;
     if (id === this.lastAnswered) {
-      return sendJson(res, 403, { errorMessage: `State transition from InvocationResponse to ${to} failed for runtime. Error: invocation ${id} has already been answered`, errorType: 'InvalidStateTransition' });
+      return this.violation(reply, 403, 'InvalidStateTransition', `State transition from InvocationResponse to ${to} failed for runtime. Error: invocation ${id} has already been answered`);
     }
-    if (!current || current.message.id !== id) return sendJson(res, 400, { errorMessage: `Invalid request ID: ${id} is not the invocation in progress`, errorType: 'InvalidRequestID' });
-    if (!current.timer) return sendJson(res, 403, { errorMessage: `State transition from Ready to ${to} failed for runtime. Error: invocation ${id} was not handed out`, errorType: 'InvalidStateTransition' });
-    const mode = req.headers['lambda-runtime-function-response-mode'];
+    if (!current?.timer || current.message.id !== id) {
+      return this.violation(reply, 400, 'InvalidRequestID', `Invalid request ID: the bootstrap answered ${JSON.stringify(id)}, ${current?.timer ? `but the invocation in progress is ${current.message.id}` : 'but no invocation is in progress'}`);
+    }
+    const { headers, trailers, body } = request;
+    const mode = headers['lambda-runtime-function-response-mode'];
     if (kind === 'response' && mode !== undefined && mode !== 'streaming') {
-      return sendJson(res, 400, { errorMessage: `Lambda-Runtime-Function-Response-Mode must be "streaming", got "${mode}"`, errorType: 'Runtime.InvalidResponseModeHeader' });
+      return this.violation(reply, 400, 'Runtime.InvalidResponseModeHeader', `Lambda-Runtime-Function-Response-Mode must be "streaming", got "${mode}"`);
     }
     this.lastAnswered = id;
-    sendJson(res, 202, { status: 'OK' });
     // Berth's runtime client says how long the handler itself ran, as a Node sandbox does: the
     // REPORT line and the pool's sizing then leave out the round trips. Other bootstraps are timed here.
     const measuredMs = performance.now() - current.started;
-    const reportedMs = Number(req.headers['berth-duration-ms']);
+    const reportedMs = Number(headers['berth-duration-ms']);
     const durationMs = reportedMs >= 0 && reportedMs < measuredMs ? reportedMs : measuredMs;
     const done = { maxMemoryMb: this.peakRssMb, durationMs, lost: false };
+    const limit = this.options.maxPayloadBytes;
+    if (request.bodyBytes > limit) {
+      const errorMessage = `Response payload size (${request.bodyBytes} bytes) exceeded maximum allowed payload size (${limit} bytes, events.maxPayload in berth.yml).`;
+      current.outcome = { ...done, error: { errorType: 'Function.ResponseSizeTooLarge', errorMessage, trace: [] }, status: 'failed' };
+      return this.settle(current, () => sendJson(reply, 413, { errorMessage, errorType: 'RequestEntityTooLarge' }));
+    }
     if (kind === 'response' && mode === 'streaming') {
       // Berth collects the stream and answers once it ends; a failure mid-stream comes as trailers.
-      const errorType = req.trailers['lambda-runtime-function-error-type'];
-      const errorBody = Buffer.from(req.trailers['lambda-runtime-function-error-body'] ?? '', 'base64');
+      const errorType = trailers['lambda-runtime-function-error-type'];
+      const errorBody = Buffer.from(trailers['lambda-runtime-function-error-body'] ?? '', 'base64');
       current.outcome = errorType
         ? { ...done, error: errorFrom(errorBody, errorType), status: 'failed' }
-        : { ...done, payload: streamedPayload(req.headers['content-type'], body), status: 'succeeded' };
+        : { ...done, payload: streamedPayload(headers['content-type'], body), status: 'succeeded' };
     } else if (kind === 'response') {
       current.outcome = { ...done, payload: parsePayload(body), status: 'succeeded' };
     } else {
-      current.outcome = { ...done, error: errorFrom(body, req.headers['lambda-runtime-function-error-type']), status: 'failed' };
+      current.outcome = { ...done, error: errorFrom(body, headers['lambda-runtime-function-error-type']), status: 'failed' };
     }
-    // What the bootstrap printed before answering is in its pipes already, but may be read after
-    // the answer: one turn of the event loop reads it, so it is this invocation's log, not the next's.
+    this.settle(current, () => sendJson(reply, 202, ACCEPTED));
+  }
+
+  /**
+   * Settles an answered invocation one turn of the event loop later: what the bootstrap printed
+   * before answering is in its pipes already but may be read after the answer, and that turn
+   * reads it, so it is this invocation's log, not the next's. The bootstrap's own answer waits for
+   * that turn too, so that it leaves in one write with the next invocation when one is queued.
+   */
+  private settle(current: Invocation, acknowledge: () => void): void {
     setImmediate(() => {
+      acknowledge();
       if (this.current === current) this.finish(current.outcome!);
     });
   }
 
-  private initErrorPosted(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
-    if (this.state !== 'starting') return sendJson(res, 403, { errorMessage: 'State transition from Ready to InitError failed for runtime. Error: init is over', errorType: 'InvalidStateTransition' });
-    sendJson(res, 202, { status: 'OK' });
-    this.initError = errorFrom(body, req.headers['lambda-runtime-function-error-type']);
+  /**
+   * The bootstrap broke the protocol and cannot be trusted with another invocation: it hears what
+   * Lambda would tell it, the invocation it is running fails with that error, and the environment
+   * is replaced (one queued behind runs on another). With no invocation to carry the error, the
+   * operator is told.
+   */
+  private violation(reply: ApiReply, status: number, errorType: string, errorMessage: string): void {
+    sendJson(reply, status, { errorMessage, errorType });
+    const current = this.current;
+    if (current?.timer && !current.outcome) {
+      current.outcome = { error: { errorType, errorMessage, trace: [] }, status: 'failed', maxMemoryMb: this.peakRssMb, lost: true };
+    } else {
+      this.options.warn(`function ${this.spec.name}: environment ${this.id} replaced, its bootstrap broke the Runtime API: ${errorType}: ${errorMessage}`);
+    }
+    this.kill();
+  }
+
+  private initErrorPosted(request: ApiRequest, reply: ApiReply): void {
+    if (this.state !== 'starting') return this.violation(reply, 403, 'InvalidStateTransition', 'State transition from Ready to InitError failed for runtime. Error: init is over');
+    sendJson(reply, 202, ACCEPTED);
+    this.initError = errorFrom(request.body, request.headers['lambda-runtime-function-error-type']);
     this.pendingInit = { log: this.unclaimedLog, initMs: performance.now() - this.startedAt };
     this.state = 'failed';
     this.markReady();
@@ -344,8 +376,19 @@ export class RuntimeApiEnvironment implements Sandbox {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+const ACCEPTED = { status: 'OK' };
+
+/** The request id in an answer's path; one that is not valid percent-encoding is taken as it stands (and matches nothing). */
+function requestIdOf(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+function sendJson(reply: ApiReply, status: number, body: unknown): void {
+  reply.send(status, { 'Content-Type': 'application/json' }, JSON.stringify(body));
 }
 
 const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
