@@ -2,9 +2,11 @@
  * berth/adapters with real Express and Fastify: a Lambda handler served by Express, Fastify and
  * plain node:http answers exactly as Berth's gateway does, and an Express app run as a Berth
  * function answers exactly as the app does on its own (streams, binary, cookies, repeated headers).
+ * Seed 001's POST /lead/:leadId goes both ways: its Lambda handler inside servers, and the same
+ * route written as an Express service, run on Berth with fromExpress.
  */
 import assert from 'node:assert/strict';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -191,4 +193,57 @@ describe('an Express app run as a Berth function answers as the app does on its 
       assert.equal(viaBerth.headers.get('x-multi'), viaApp.headers.get('x-multi'));
     });
   }
+});
+
+describe("seed 001's Express service run as a Berth function answers as its Lambda handler does", () => {
+  let berth: RunningBerth;
+  const servers: Server[] = [];
+  const urls: Record<string, string> = {};
+
+  before(async () => {
+    const dir = makeProject({
+      'berth.yml': 'functions:\n  leads:\n    handler: web.handler\n    isolation: warm\n    events:\n      - http: ANY /{proxy+}\n',
+      // The route as the team wrote it for ECS: express.json() and the handler's validation (also bench:adapters' (a)).
+      'app.mjs': readFileSync(path.join(repoRoot, 'bench/fixtures/adapters/app.mjs'), 'utf8'),
+      'web.mjs': "import { fromExpress } from 'berth/adapters';\nimport { app } from './app.mjs';\nexport const handler = fromExpress(app);\n",
+      'lead.mjs': LEAD_HANDLER,
+    });
+    symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
+    writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+    berth = await startBerth(dir);
+    urls.berth = berth.url;
+    const { app } = (await import(pathToFileURL(path.join(dir, 'app.mjs')).href)) as { app: express.Express };
+    const { handler } = (await import(pathToFileURL(path.join(dir, 'lead.mjs')).href)) as { handler: LambdaHandler };
+    // The handler under the gateway's own mapping, which the first suite proves equal to Berth's gateway.
+    const lambda = express();
+    lambda.post('/lead/:leadId', toExpress(handler));
+    for (const [way, server] of [['app', createServer(app)], ['lambda', createServer(lambda)]] as const) {
+      servers.push(server);
+      urls[way] = await listen(server);
+    }
+  });
+
+  after(async () => {
+    for (const server of servers) server.close();
+    await berth?.stop();
+  });
+
+  test('the same status, body, headers and cookies from the app on Berth, the app alone and the Lambda handler', async () => {
+    for (const [url, init] of LEAD_REQUESTS) {
+      const viaBerth = await ask(urls.berth + url, init);
+      for (const way of ['app', 'lambda'] as const) {
+        const other = await ask(urls[way] + url, init);
+        assert.equal(viaBerth.status, other.status, `${way} ${url}`);
+        assert.deepEqual(JSON.parse(viaBerth.body.toString()), JSON.parse(other.body.toString()), `${way} ${url}`);
+        // Express's res.json adds "; charset=utf-8", which the handler does not: the media type is what the two share.
+        const contentType = (answer: Answer) => (way === 'app' ? answer.contentType : answer.contentType?.split(';')[0]);
+        assert.equal(contentType(viaBerth), contentType(other), `${way} ${url}`);
+        assert.deepEqual(viaBerth.cookies, other.cookies, `${way} ${url}`);
+        assert.equal(viaBerth.headers.get('x-lead'), other.headers.get('x-lead'), `${way} ${url}`);
+      }
+    }
+    const created = await ask(urls.berth + LEAD_REQUESTS[0]![0], LEAD_REQUESTS[0]![1]);
+    assert.equal(created.status, 201);
+    assert.deepEqual(JSON.parse(created.body.toString()), { id: '42', name: 'Ada', email: 'ada@example.com', query: { src: 'ad' }, routeKey: 'POST /lead/{leadId}' });
+  });
 });
