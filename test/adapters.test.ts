@@ -17,28 +17,8 @@ import Fastify from 'fastify';
 import { lambdaRoutes, toExpress, toNodeHttp, type LambdaHandler } from '../src/adapters/index.js';
 import { makeProject, repoRoot, startBerth, type RunningBerth } from './helpers/project.js';
 
-/** Seed 001's POST /lead/{leadId}: validate {name, email}, answer 201 with the lead or 400 with the errors. */
-const LEAD_HANDLER = `
-const EMAIL = /^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$/;
-const json = (statusCode, body, extra = {}) => ({ statusCode, headers: { 'content-type': 'application/json', ...extra }, body: JSON.stringify(body) });
-export const handler = async (event) => {
-  const leadId = event.pathParameters?.leadId;
-  let input;
-  try {
-    input = JSON.parse((event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString() : event.body) || '{}');
-  } catch {
-    return json(400, { message: 'body must be JSON' });
-  }
-  const errors = [];
-  if (typeof input.name !== 'string' || input.name.trim() === '') errors.push('name is required');
-  if (typeof input.email !== 'string' || !EMAIL.test(input.email)) errors.push('email must be a valid address');
-  if (errors.length > 0) return json(400, { message: 'invalid lead', errors });
-  return {
-    ...json(201, { id: leadId, name: input.name.trim(), email: input.email, query: event.queryStringParameters ?? null, routeKey: event.routeKey }, { 'x-lead': leadId }),
-    cookies: ['seen=1; Path=/', 'lead=' + leadId],
-  };
-};
-`;
+/** Seed 001's POST /lead/{leadId} as a Lambda handler: validate {name, email}, answer 201 with the lead or 400 with the errors (also bench:adapters'). */
+const LEAD_HANDLER = readFileSync(path.join(repoRoot, 'bench/fixtures/adapters/lead.mjs'), 'utf8');
 
 /** An Express app using what apps use: streamed responses, binary, cookies, repeated headers, a streamed request body. */
 const EXPRESS_APP = `

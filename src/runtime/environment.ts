@@ -33,6 +33,16 @@ export interface Outcome {
 /** What an invocation queued behind one that killed its environment gets, in either kind of environment. */
 export const NOT_STARTED: Readonly<Outcome> = { status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true };
 
+/** Lambda's error for an invocation that ran past the function's timeout, in either kind of environment. */
+export function timeoutError(id: string, spec: FunctionSpec): FunctionError {
+  return { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${id} Error: Task timed out after ${spec.timeoutSeconds.toFixed(2)} seconds`, trace: [] };
+}
+
+/** Lambda's error for an invocation whose process went over the function's memory; `exit` as Lambda words it ("signal: killed"). */
+export function outOfMemoryError(id: string, spec: FunctionSpec, exit: string): FunctionError {
+  return { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${exit} (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] };
+}
+
 export interface EnvironmentOptions {
   spec: FunctionSpec;
   bundle: string;
@@ -319,36 +329,14 @@ export class Environment implements Sandbox {
   private exitOutcome(code: number | null, signal: NodeJS.Signals | null): Omit<Outcome, 'log'> {
     const running = this.running;
     const id = running?.id ?? '';
-    const seconds = this.spec.timeoutSeconds.toFixed(2);
-    if (running?.killedFor === 'timeout') {
-      return {
-        status: 'timed_out',
-        error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${id} Error: Task timed out after ${seconds} seconds`, trace: [] },
-        maxMemoryMb: this.peakRssMb,
-        lost: true,
-      };
-    }
+    if (running?.killedFor === 'timeout') return { status: 'timed_out', error: timeoutError(id, this.spec), maxMemoryMb: this.peakRssMb, lost: true };
+    const exit = signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
     const outOfMemory =
       running?.killedFor === 'memory' || signal === 'SIGABRT' || /heap out of memory/.test(running?.log ?? '');
-    if (outOfMemory) {
-      return {
-        status: 'failed',
-        error: {
-          errorType: 'Runtime.OutOfMemory',
-          errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`} (memory limit of ${this.spec.memoryMb} MB exceeded)`,
-          trace: [],
-        },
-        maxMemoryMb: this.spec.memoryMb,
-        lost: true,
-      };
-    }
+    if (outOfMemory) return { status: 'failed', error: outOfMemoryError(id, this.spec, exit), maxMemoryMb: this.spec.memoryMb, lost: true };
     return {
       status: 'failed',
-      error: {
-        errorType: 'Runtime.ExitError',
-        errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`}`,
-        trace: [],
-      },
+      error: { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${exit}`, trace: [] },
       maxMemoryMb: this.peakRssMb,
       lost: true,
     };

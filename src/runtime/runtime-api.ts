@@ -17,7 +17,17 @@ import type { AddressInfo, Server } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../package-root.js';
 import type { FunctionError, FunctionSpec } from '../types.js';
-import { memoryWatchdog, NOT_STARTED, residentBytes, type EnvironmentOptions, type Outcome, type Sandbox, type State } from './environment.js';
+import {
+  memoryWatchdog,
+  NOT_STARTED,
+  outOfMemoryError,
+  residentBytes,
+  timeoutError,
+  type EnvironmentOptions,
+  type Outcome,
+  type Sandbox,
+  type State,
+} from './environment.js';
 import type { InvokeMessage } from './protocol.js';
 import { createRuntimeApiServer, type ApiReply, type ApiRequest } from './runtime-api-http.js';
 
@@ -182,9 +192,7 @@ export class RuntimeApiEnvironment implements Sandbox {
       this.state = 'dead';
       if (wasStarting) this.initError ??= exitError(`during init with ${this.exited}`, this.unclaimedLog);
       this.markReady();
-      const error = this.overMemory
-        ? { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${this.current?.message.id ?? ''} Error: Runtime exited with error: signal: killed (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] }
-        : exitError(`with ${this.exited}`);
+      const error = this.overMemory ? outOfMemoryError(this.current?.message.id ?? '', spec, 'signal: killed') : exitError(`with ${this.exited}`);
       // An answer given just before the exit counts; an invocation the bootstrap never took runs elsewhere.
       const notStarted = this.current !== undefined && this.current.timer === undefined;
       this.finish(this.current?.outcome ?? { error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true, ...(notStarted ? { notStarted } : {}) });
@@ -344,13 +352,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   private timedOut(): void {
     const current = this.current;
     if (!current || current.outcome) return;
-    const seconds = this.spec.timeoutSeconds.toFixed(2);
-    this.finish({
-      status: 'timed_out',
-      error: { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${current.message.id} Error: Task timed out after ${seconds} seconds`, trace: [] },
-      maxMemoryMb: 0,
-      lost: true,
-    });
+    this.finish({ status: 'timed_out', error: timeoutError(current.message.id, this.spec), maxMemoryMb: 0, lost: true });
     this.kill();
   }
 
