@@ -8,11 +8,11 @@
  * others; a missing or wrong token is 4401, an unknown topic 4404, and a subscriber that sends
  * anything is 1003: subscriptions only receive.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import mqtt, { type MqttClient } from 'mqtt';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { sameSecret } from '../strings.js';
 import type { TopicSpec } from '../types.js';
 
 const SUBSCRIBE_PATH = /^\/_berth\/topics\/([^/?]+)\/subscribe(?:\?|$)/;
@@ -105,10 +105,5 @@ function tokenOf(request: IncomingMessage): string | undefined {
 
 /** Compared in constant time, so a token cannot be guessed from how long a refusal takes. */
 function validToken(tokens: string[], given: string | undefined): boolean {
-  if (given === undefined) return false;
-  const offered = Buffer.from(given);
-  return tokens.some((token) => {
-    const expected = Buffer.from(token);
-    return expected.length === offered.length && timingSafeEqual(expected, offered);
-  });
+  return given !== undefined && tokens.some((token) => sameSecret(given, token));
 }

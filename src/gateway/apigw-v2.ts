@@ -4,6 +4,7 @@
  * adapters share one implementation.
  */
 import { ACCOUNT_ID } from '../aws-identity.js';
+import { safeDecode } from '../strings.js';
 
 export interface HttpRequestParts {
   method: string;
@@ -146,14 +147,6 @@ export function fromApiGatewayV2Result(result: unknown): HttpResponseParts {
   const body = structured.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text);
   const statusCode = Number(structured.statusCode);
   return { statusCode: Number.isInteger(statusCode) && statusCode >= 100 && statusCode <= 599 ? statusCode : 500, headers, cookies, body };
-}
-
-function safeDecode(value: string): string {
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];

@@ -1,6 +1,7 @@
 /** Webhook signatures: the hex HMAC of the raw body, optionally prefixed `sha256=` (GitHub's style). */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { sameSecret } from '../strings.js';
 import type { WebhookSpec } from '../types.js';
 
 export function verifyWebhook(webhook: WebhookSpec, headers: IncomingHttpHeaders, body: Buffer | undefined): boolean {
@@ -8,8 +9,5 @@ export function verifyWebhook(webhook: WebhookSpec, headers: IncomingHttpHeaders
   const raw = headers[webhook.header];
   const given = (Array.isArray(raw) ? raw[0] : raw)?.trim().replace(/^sha(1|256|512)=/i, '').toLowerCase();
   if (!given) return false;
-  const expected = Buffer.from(createHmac(webhook.algorithm, webhook.secret).update(body ?? Buffer.alloc(0)).digest('hex'));
-  // Compared as bytes: a header with non-ASCII characters has more bytes than characters, and timingSafeEqual throws on unequal lengths.
-  const actual = Buffer.from(given);
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  return sameSecret(given, createHmac(webhook.algorithm, webhook.secret).update(body ?? Buffer.alloc(0)).digest('hex'));
 }

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../package-root.js';
+import { safeDecode } from '../strings.js';
 import type { FunctionError, FunctionSpec } from '../types.js';
 import {
   memoryWatchdog,
@@ -208,7 +209,7 @@ export class RuntimeApiEnvironment implements Sandbox {
     const answer = /^\/2018-06-01\/runtime\/invocation\/([^/]+)\/(response|error)$/.exec(url);
     // Not a mistake of the bootstrap's: other APIs (extensions, telemetry) share the address on Lambda.
     if (method !== 'POST' || !answer) return sendJson(reply, 404, { errorMessage: `unknown Runtime API path ${method} ${url}`, errorType: 'InvalidRequest' });
-    this.answer(requestIdOf(answer[1]!), answer[2] as 'response' | 'error', request, reply);
+    this.answer(safeDecode(answer[1]!), answer[2] as 'response' | 'error', request, reply);
   }
 
   /** `/next`: the first one ends init; each one is held until there is an invocation. */
@@ -380,14 +381,6 @@ export class RuntimeApiEnvironment implements Sandbox {
 
 const ACCEPTED = { status: 'OK' };
 
-/** The request id in an answer's path; one that is not valid percent-encoding is taken as it stands (and matches nothing). */
-function requestIdOf(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
 
 function sendJson(reply: ApiReply, status: number, body: unknown): void {
   reply.send(status, { 'Content-Type': 'application/json' }, JSON.stringify(body));
