@@ -88,6 +88,15 @@ describe('berth start rejects a bad project with a precise message', () => {
     assert.match(out, /expected a number of seconds/);
   });
 
+  test('an environment value holding a NUL character is named, not left to fail every start of the function', async () => {
+    const out = await startFails({
+      'berth.yml': 'functions:\n  hello:\n    handler: hello.handler\n    environment:\n      TOKEN: "ab\\0cd"\n',
+      'hello.mjs': HELLO,
+    });
+    assert.match(out, /functions\.hello\.environment\.TOKEN/);
+    assert.match(out, /cannot contain a NUL character/);
+  });
+
   test('isolation: bogus lists the allowed values', async () => {
     const out = await startFails({
       'berth.yml': 'functions:\n  hello:\n    handler: hello.handler\n    isolation: bogus\n',

@@ -48,7 +48,7 @@ while True:
 `;
 
 const PYTHON_HANDLER = `
-import time
+import os, time
 def handler(event, context):
     if event.get("fail"):
         raise ValueError("asked to fail")
@@ -57,13 +57,13 @@ def handler(event, context):
         time.sleep(5)
         return len(held)
     body = event.get("body")
-    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": '{"python": true, "got": %s}' % (body or "null")} if "rawPath" in event else {"sum": sum(event.get("numbers", [])), "id": context["aws_request_id"]}
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": '{"python": true, "got": %s}' % (body or "null")} if "rawPath" in event else {"sum": sum(event.get("numbers", [])), "id": context["aws_request_id"], "pid": os.getpid()}
 `;
 
 /**
- * Answers with its pid, or as the event asks: after waiting for 100 Continue, or breaking the
- * Runtime API with an answer for an unknown request id, two answers, an HTTP request that does
- * not parse, an answer over events.maxPayload.
+ * Answers with its pid, or as the event asks: after waiting for 100 Continue, printing 1 MB after
+ * its answer, or breaking the Runtime API with an answer for an unknown request id, two answers,
+ * an HTTP request that does not parse or whose length is negative, an answer over events.maxPayload.
  */
 const ROGUE_BOOTSTRAP = `#!/bin/bash
 set -uo pipefail
@@ -81,6 +81,14 @@ while true; do
       exec 3<>"/dev/tcp/\${AWS_LAMBDA_RUNTIME_API%:*}/\${AWS_LAMBDA_RUNTIME_API#*:}"
       printf 'THIS IS NOT HTTP\\r\\n\\r\\n' >&3
       cat <&3 ;;
+    *negative*)
+      exec 3<>"/dev/tcp/\${AWS_LAMBDA_RUNTIME_API%:*}/\${AWS_LAMBDA_RUNTIME_API#*:}"
+      printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\\r\\nContent-Length: -100000\\r\\n\\r\\n{}{}{}' "$ID" >&3
+      cat <&3 ;;
+    *chatty*)
+      curl -sS -X POST "$api/invocation/$ID/response" -d "{\\"pid\\": $$}" > /dev/null
+      head -c 1000000 /dev/zero | tr '\\0' y
+      echo ' end of chatter' ;;
     *continue*) curl -sS -H 'Expect: 100-continue' --expect100-timeout 30 -X POST "$api/invocation/$ID/response" -d "{\\"continued\\": $$}" > /dev/null ;;
     *huge*) head -c 70000 /dev/zero | tr '\\0' x | curl -sS -X POST "$api/invocation/$ID/response" --data-binary @- ;;
     *) curl -sS -X POST "$api/invocation/$ID/response" -d "{\\"pid\\": $$}" > /dev/null ;;
@@ -141,6 +149,12 @@ functions:
     handler: function.handler
     memory: 128
     timeout: 10
+  wrapped:
+    runtime: provided
+    bootstrap: wrapped/bootstrap
+    handler: function.handler
+    memory: 128
+    timeout: 10
   quitter:
     runtime: provided
     bootstrap: quitter/bootstrap
@@ -167,6 +181,10 @@ before(async () => {
     'bash/bootstrap': BASH_BOOTSTRAP,
     'python/bootstrap': PYTHON_BOOTSTRAP,
     'python/function.py': PYTHON_HANDLER,
+    // The Python runtime started by a shell that does not exec it: the runtime is the bootstrap's child.
+    'wrapped/bootstrap': '#!/bin/sh\npython3 runtime.py\n',
+    'wrapped/runtime.py': PYTHON_BOOTSTRAP,
+    'wrapped/function.py': PYTHON_HANDLER,
     // AWS's own runtime interface client from npm, running an unmodified Node handler.
     'ric/bootstrap': `#!/bin/sh\nexec node ${JSON.stringify(path.join(repoRoot, 'node_modules', 'aws-lambda-ric', 'bin', 'index.mjs'))} "$_HANDLER"\n`,
     'ric/index.mjs': RIC_HANDLER,
@@ -186,7 +204,7 @@ while true; do
 done
 `,
   });
-  for (const fn of ['bash', 'python', 'ric', 'quitter', 'sleeper', 'rogue', 'silent', 'garbler']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
+  for (const fn of ['bash', 'python', 'wrapped', 'ric', 'quitter', 'sleeper', 'rogue', 'silent', 'garbler']) chmodSync(path.join(dir, fn, 'bootstrap'), 0o755);
   berth = await startBerth(dir);
 });
 
@@ -275,11 +293,33 @@ describe('response streaming mode', () => {
 });
 
 describe('bootstraps that misbehave get clear errors', () => {
+  /** The pid the rogue bootstrap answers with, and whether that process still lives. */
+  const rogueProcess = async () => {
+    const answer = await invoke('rogue', {});
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    return answer.body.pid as number;
+  };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
   test('one that goes over its memory is stopped: Runtime.OutOfMemory', async () => {
     const answer = await invoke('hog', { hog: true });
     assert.equal(answer.functionError, 'Unhandled');
     assert.equal(answer.body.errorType, 'Runtime.OutOfMemory');
     assert.match(answer.body.errorMessage, /memory limit of 128 MB exceeded/);
+  });
+
+  test("a runtime the bootstrap started without exec counts toward its memory, and goes with it", async () => {
+    const runtimePid = (await invoke('wrapped', { numbers: [1, 2] })).body.pid as number;
+    const answer = await invoke('wrapped', { hog: true });
+    assert.equal(answer.body.errorType, 'Runtime.OutOfMemory', JSON.stringify(answer.body));
+    await waitFor(() => !alive(runtimePid) || undefined, { what: `the runtime (pid ${runtimePid}) to be killed with its bootstrap` });
   });
 
   test('one that exits at once is Runtime.ExitError', async () => {
@@ -310,21 +350,6 @@ describe('bootstraps that misbehave get clear errors', () => {
     assert.equal(again.body.errorType, 'Sandbox.Timedout', 'a fresh environment, timed out in turn');
   });
 
-  /** The pid the rogue bootstrap answers with, and whether that process still lives. */
-  const rogueProcess = async () => {
-    const answer = await invoke('rogue', {});
-    assert.equal(answer.status, 200, JSON.stringify(answer.body));
-    return answer.body.pid as number;
-  };
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-
   test('an answer for an unknown request id fails the invocation with InvalidRequestID, and the environment is replaced', async () => {
     const before = await rogueProcess();
     const answer = await invoke('rogue', { act: 'unknown' });
@@ -345,14 +370,26 @@ describe('bootstraps that misbehave get clear errors', () => {
     assert.notEqual(await rogueProcess(), before, 'a new environment answers');
   });
 
-  test('a request that does not parse as HTTP fails the invocation with Runtime.MalformedRequest, and the environment is replaced', async () => {
-    const before = await rogueProcess();
-    const answer = await invoke('rogue', { act: 'garbled' });
-    assert.equal(answer.functionError, 'Unhandled');
-    assert.equal(answer.body.errorType, 'Runtime.MalformedRequest');
-    assert.match(answer.body.errorMessage, /the bootstrap sent an HTTP request that does not parse/);
-    await waitFor(() => !alive(before) || undefined, { what: 'the broken bootstrap to be gone' });
-    assert.notEqual(await rogueProcess(), before, 'a new environment answers');
+  for (const [act, problem] of [
+    ['garbled', /does not parse \(HPE_INVALID_CONSTANT\)/],
+    ['negative', /does not parse \(invalid Content-Length "-100000"\)/],
+  ] as const) {
+    test(`a request that does not parse as HTTP (${act}) fails the invocation with Runtime.MalformedRequest, and the environment is replaced`, async () => {
+      const before = await rogueProcess();
+      const answer = await invoke('rogue', { act });
+      assert.equal(answer.functionError, 'Unhandled');
+      assert.equal(answer.body.errorType, 'Runtime.MalformedRequest');
+      assert.match(answer.body.errorMessage, problem);
+      await waitFor(() => !alive(before) || undefined, { what: 'the broken bootstrap to be gone' });
+      assert.notEqual(await rogueProcess(), before, 'a new environment answers');
+    });
+  }
+
+  test('output between invocations is kept up to its last 256 KiB, for the next invocation', async () => {
+    await invoke('rogue', { act: 'chatty' });
+    const next = await invoke('rogue', {});
+    assert.match(next.log, /y end of chatter/);
+    assert.ok(next.log.length < 300 * 1024, `the next log holds ${next.log.length} characters`);
   });
 
   test('an answer larger than events.maxPayload fails its invocation with Function.ResponseSizeTooLarge; the environment goes on', async () => {

@@ -41,7 +41,15 @@ const memory = z
 
 const environment = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'environment variable names use letters, digits and _' }),
-  z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean value' }),
+  z.union(
+    [
+      // A process cannot be given a variable holding NUL: starting the function would fail every time.
+      z.string().refine((value) => !value.includes('\0'), { error: 'environment variable values cannot contain a NUL character' }),
+      z.number(),
+      z.boolean(),
+    ],
+    { error: 'expected a string, number or boolean value' },
+  ),
 );
 
 const httpRoute = z.union(

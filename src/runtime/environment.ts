@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FunctionError, FunctionSpec } from '../types.js';
@@ -38,7 +38,23 @@ export function timeoutError(id: string, spec: FunctionSpec): FunctionError {
   return { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${id} Error: Task timed out after ${spec.timeoutSeconds.toFixed(2)} seconds`, trace: [] };
 }
 
-/** Lambda's error for an invocation whose process went over the function's memory; `exit` as Lambda words it ("signal: killed"). */
+/** How Lambda words the end of a runtime's process: "exit status 1", "signal: killed". */
+export function exitWords(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
+}
+
+/**
+ * Lambda's error for a runtime process that exited: during init, before an invocation could
+ * start, or during invocation `when.id`. Its last line of output, if any, says why.
+ */
+export function exitError(when: 'init' | 'before' | { id: string }, exit: string, output = ''): FunctionError {
+  const what =
+    when === 'init' ? `Runtime exited during init with ${exit}` : when === 'before' ? `Runtime exited before the invocation with ${exit}` : `RequestId: ${when.id} Error: Runtime exited with error: ${exit}`;
+  const lastLine = output.trim().split('\n').at(-1);
+  return { errorType: 'Runtime.ExitError', errorMessage: lastLine ? `${what}: ${lastLine}` : what, trace: [] };
+}
+
+/** Lambda's error for an invocation whose process went over the function's memory. */
 export function outOfMemoryError(id: string, spec: FunctionSpec, exit: string): FunctionError {
   return { errorType: 'Runtime.OutOfMemory', errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${exit} (memory limit of ${spec.memoryMb} MB exceeded)`, trace: [] };
 }
@@ -201,13 +217,7 @@ export class Environment implements Sandbox {
         this.exited = signal ? `signal: ${signal}` : `exit status ${code}`;
         const wasStarting = this.state === 'starting';
         this.state = 'dead';
-        if (wasStarting) {
-          this.initError = {
-            errorType: 'Runtime.ExitError',
-            errorMessage: `Runtime exited during init with ${signal ? `signal: ${signal}` : `exit status ${code}`}`,
-            trace: [],
-          };
-        }
+        if (wasStarting) this.initError = exitError('init', exitWords(code, signal));
         resolve();
         this.finish(this.exitOutcome(code, signal));
         this.onExit(this);
@@ -253,7 +263,7 @@ export class Environment implements Sandbox {
   invoke(message: Omit<InvokeMessage, 't'>): Promise<Outcome> {
     if (this.initError || this.state === 'dead') {
       return Promise.resolve({
-        error: this.initError ?? { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited before the invocation', trace: [] },
+        error: this.initError ?? exitError('before', this.exited ?? 'an unknown cause'),
         status: 'failed',
         maxMemoryMb: this.peakRssMb,
         log: '',
@@ -330,16 +340,11 @@ export class Environment implements Sandbox {
     const running = this.running;
     const id = running?.id ?? '';
     if (running?.killedFor === 'timeout') return { status: 'timed_out', error: timeoutError(id, this.spec), maxMemoryMb: this.peakRssMb, lost: true };
-    const exit = signal ? `signal: ${signal === 'SIGKILL' ? 'killed' : signal}` : `exit status ${code}`;
+    const exit = exitWords(code, signal);
     const outOfMemory =
       running?.killedFor === 'memory' || signal === 'SIGABRT' || /heap out of memory/.test(running?.log ?? '');
     if (outOfMemory) return { status: 'failed', error: outOfMemoryError(id, this.spec, exit), maxMemoryMb: this.spec.memoryMb, lost: true };
-    return {
-      status: 'failed',
-      error: { errorType: 'Runtime.ExitError', errorMessage: `RequestId: ${id} Error: Runtime exited with error: ${exit}`, trace: [] },
-      maxMemoryMb: this.peakRssMb,
-      lost: true,
-    };
+    return { status: 'failed', error: exitError({ id }, exit), maxMemoryMb: this.peakRssMb, lost: true };
   }
 }
 
@@ -366,8 +371,32 @@ export const memoryWatchdog = {
   },
 };
 
+/**
+ * The resident memory of a process and its descendants from /proc, or undefined once the process
+ * has gone: a bootstrap's runtime may be its child. Shared pages count once per process, so this
+ * errs high, as a memory limit should.
+ */
+export async function treeResidentBytes(pid: number): Promise<number | undefined> {
+  const own = await residentBytes(pid);
+  if (own === undefined) return undefined;
+  let total = own;
+  for (const child of await childrenOf(pid)) total += (await treeResidentBytes(child)) ?? 0;
+  return total;
+}
+
+/** A process's children, from each of its threads' /proc children list (empty where the kernel has none). */
+async function childrenOf(pid: number): Promise<number[]> {
+  try {
+    const tasks = await readdir(`/proc/${pid}/task`);
+    const lists = await Promise.all(tasks.map((tid) => readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')));
+    return lists.flatMap((list) => list.split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
 /** A process's resident memory from /proc, or undefined once it has gone. */
-export async function residentBytes(pid: number): Promise<number | undefined> {
+async function residentBytes(pid: number): Promise<number | undefined> {
   try {
     const statm = await readFile(`/proc/${pid}/statm`, 'utf8');
     return Number(statm.split(' ')[1]) * PAGE_SIZE;

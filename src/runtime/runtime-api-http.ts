@@ -104,9 +104,12 @@ class Connection {
   ) {
     this.parser[HTTPParser.kOnHeadersComplete] = (info) => {
       const headers = lowerCased(info.headers);
+      // http-parser-js takes a negative length and then parses the same bytes forever.
+      if (headers['content-length'] !== undefined && !/^\d+$/.test(headers['content-length'])) throw new Error(`invalid Content-Length ${JSON.stringify(headers['content-length'])}`);
       this.request = { method: HTTPParser.methods[info.method] ?? '', url: info.url, headers, trailers: {}, body: EMPTY, bodyBytes: 0 };
       this.keepAlive = info.shouldKeepAlive;
-      if (headers.expect?.toLowerCase() === '100-continue') socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      // An interim answer may not overtake the answers owed to earlier requests; without it, the client sends its body after a wait of its own.
+      if (headers.expect?.toLowerCase() === '100-continue' && this.replies.length === 0) socket.write('HTTP/1.1 100 Continue\r\n\r\n');
     };
     this.parser[HTTPParser.kOnBody] = (chunk, offset, length) => {
       const request = this.request!;
@@ -127,7 +130,13 @@ class Connection {
     };
     socket.on('data', (data) => {
       if (this.refused) return;
-      const parsed = this.parser.execute(data);
+      // What the callbacks throw comes out of execute(); it is this connection's end, not the server's.
+      let parsed: number | Error;
+      try {
+        parsed = this.parser.execute(data);
+      } catch (err) {
+        parsed = err instanceof Error ? err : new Error(String(err));
+      }
       if (parsed instanceof Error) this.refuse(parsed);
     });
     // A client that resets the connection is only a client gone: its requests' answers go nowhere.

@@ -19,11 +19,13 @@ import { packageRoot } from '../package-root.js';
 import { safeDecode } from '../strings.js';
 import type { FunctionError, FunctionSpec } from '../types.js';
 import {
+  exitError,
+  exitWords,
   memoryWatchdog,
   NOT_STARTED,
   outOfMemoryError,
-  residentBytes,
   timeoutError,
+  treeResidentBytes,
   type EnvironmentOptions,
   type Outcome,
   type Sandbox,
@@ -33,6 +35,8 @@ import type { InvokeMessage } from './protocol.js';
 import { createRuntimeApiServer, type ApiReply, type ApiRequest } from './runtime-api-http.js';
 
 const INIT_TIMEOUT_MS = 10_000;
+/** Output between invocations is kept up to this much (its end), for the next invocation's log. */
+const MAX_UNCLAIMED_LOG = 256 * 1024;
 const BERTH_BIN_DIR = path.join(packageRoot(), 'bin');
 const PREFIX = '/2018-06-01/runtime';
 
@@ -65,6 +69,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   /** The invocation sent while one runs: handed to the bootstrap's next `/next` without a round trip through the pool. */
   private queued: Invocation | undefined;
   private peakRssMb = 0;
+  private groupEnded = false;
   private overMemory = false;
   /** The invocation answered last: a second answer to it is a state error, not an unknown id. */
   private lastAnswered: string | undefined;
@@ -83,6 +88,7 @@ export class RuntimeApiEnvironment implements Sandbox {
       onRequest: (request, reply) => this.route(request, reply),
       onMalformed: (reply, problem) => this.violation(reply, 400, 'Runtime.MalformedRequest', `the bootstrap sent an HTTP request that does not parse (${problem})`),
     });
+    this.server.once('error', (err) => this.cannotStart(`cannot serve the Runtime API: ${err.message}`));
     this.server.listen(0, '127.0.0.1', () => this.start());
     // A bootstrap that never asks for work is an init failure, not a hang.
     setTimeout(() => {
@@ -123,7 +129,7 @@ export class RuntimeApiEnvironment implements Sandbox {
 
   invoke(message: Omit<InvokeMessage, 't'>): Promise<Outcome> {
     if (this.initError || this.state === 'dead') {
-      return Promise.resolve({ error: this.initError ?? exitError('before the invocation'), status: 'failed', maxMemoryMb: 0, log: '', lost: true });
+      return Promise.resolve({ error: this.initError ?? exitError('before', this.exited ?? 'an unknown cause'), status: 'failed', maxMemoryMb: 0, log: '', lost: true });
     }
     if (this.queued) throw new Error(`environment ${this.id} already has an invocation queued`);
     return new Promise((resolve) => {
@@ -142,17 +148,64 @@ export class RuntimeApiEnvironment implements Sandbox {
     throw new Error('a provided runtime serves invocations only; start() needs the Node runtime');
   }
 
+  /** The bootstrap and whatever it started: a bootstrap need not `exec` its runtime. */
   kill(): void {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    // Once the group has been killed after the exit, its id may belong to someone else.
+    if (this.child?.pid === undefined || this.groupEnded) return;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
   }
 
   private start(): void {
     const { spec } = this;
     const port = (this.server.address() as AddressInfo).port;
     const today = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
-    const child = spawn(spec.bootstrap!, [], {
+    let child: ChildProcess;
+    try {
+      child = this.spawnBootstrap(port, today);
+    } catch (err) {
+      return this.cannotStart(`cannot run ${spec.bootstrap}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.child = child;
+    const onOutput = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (this.current) this.current.log += text;
+      else this.unclaimedLog = (this.unclaimedLog + text).slice(-MAX_UNCLAIMED_LOG);
+    };
+    child.stdout!.on('data', onOutput);
+    child.stderr!.on('data', onOutput);
+    child.on('error', (err) => {
+      this.initError ??= { errorType: 'Runtime.InvalidEntrypoint', errorMessage: `cannot run ${spec.bootstrap}: ${err.message}`, trace: [] };
+    });
+    child.on('exit', (code, signal) => {
+      // What the bootstrap started goes with it.
+      this.kill();
+      this.groupEnded = true;
+      this.exited = signal ? `signal: ${signal}` : `exit status ${code}`;
+      const wasStarting = this.state === 'starting';
+      this.state = 'dead';
+      if (wasStarting) this.initError ??= exitError('init', exitWords(code, signal), this.unclaimedLog);
+      this.markReady();
+      const id = this.current?.message.id ?? '';
+      const error = this.overMemory ? outOfMemoryError(id, spec, 'signal: killed') : exitError({ id }, exitWords(code, signal));
+      // An answer given just before the exit counts; an invocation the bootstrap never took runs elsewhere.
+      const notStarted = this.current !== undefined && this.current.timer === undefined;
+      this.finish(this.current?.outcome ?? { error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true, ...(notStarted ? { notStarted } : {}) });
+      this.server.close();
+      this.onExit(this);
+    });
+  }
+
+  /** In a process group of its own, so that a kill reaches whatever it started. */
+  private spawnBootstrap(port: number, today: string): ChildProcess {
+    const { spec } = this;
+    return spawn(spec.bootstrap!, [], {
       cwd: path.dirname(spec.bootstrap!),
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
       env: {
         // `berth` itself comes first, so `exec berth bootstrap` runs Berth's runtime client.
         PATH: `${BERTH_BIN_DIR}${path.delimiter}${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
@@ -176,30 +229,16 @@ export class RuntimeApiEnvironment implements Sandbox {
         ...spec.environment,
       },
     });
-    this.child = child;
-    const onOutput = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      if (this.current) this.current.log += text;
-      else this.unclaimedLog += text;
-    };
-    child.stdout!.on('data', onOutput);
-    child.stderr!.on('data', onOutput);
-    child.on('error', (err) => {
-      this.initError ??= { errorType: 'Runtime.InvalidEntrypoint', errorMessage: `cannot run ${spec.bootstrap}: ${err.message}`, trace: [] };
-    });
-    child.on('exit', (code, signal) => {
-      this.exited = signal ? `signal: ${signal}` : `exit status ${code}`;
-      const wasStarting = this.state === 'starting';
-      this.state = 'dead';
-      if (wasStarting) this.initError ??= exitError(`during init with ${this.exited}`, this.unclaimedLog);
-      this.markReady();
-      const error = this.overMemory ? outOfMemoryError(this.current?.message.id ?? '', spec, 'signal: killed') : exitError(`with ${this.exited}`);
-      // An answer given just before the exit counts; an invocation the bootstrap never took runs elsewhere.
-      const notStarted = this.current !== undefined && this.current.timer === undefined;
-      this.finish(this.current?.outcome ?? { error, status: 'failed', maxMemoryMb: this.overMemory ? spec.memoryMb : this.peakRssMb, lost: true, ...(notStarted ? { notStarted } : {}) });
-      this.server.close();
-      this.onExit(this);
-    });
+  }
+
+  /** Init fails before there is a process to run it: the environment is gone at once. */
+  private cannotStart(errorMessage: string): void {
+    if (this.state !== 'starting') return;
+    this.initError = { errorType: 'Runtime.InvalidEntrypoint', errorMessage, trace: [] };
+    this.state = 'dead';
+    this.server.close();
+    this.markReady();
+    this.onExit(this);
   }
 
   private route(request: ApiRequest, reply: ApiReply): void {
@@ -258,7 +297,8 @@ export class RuntimeApiEnvironment implements Sandbox {
   private answer(id: string, kind: 'response' | 'error', request: ApiRequest, reply: ApiReply): void {
     const current = this.current;
     const to = `Invocation${kind === 'response' ? 'Response' : 'ErrorResponse'}`;
-    if (id === this.lastAnswered) {
+    // A second answer, or one after a broken request already settled the invocation.
+    if (id === this.lastAnswered || (current?.message.id === id && current.outcome)) {
       return this.violation(reply, 403, 'InvalidStateTransition', `State transition from InvocationResponse to ${to} failed for runtime. Error: invocation ${id} has already been answered`);
     }
     if (!current?.timer || current.message.id !== id) {
@@ -341,7 +381,7 @@ export class RuntimeApiEnvironment implements Sandbox {
   async checkMemory(): Promise<void> {
     const pid = this.child?.pid;
     if (pid === undefined || !this.current) return;
-    const rssBytes = await residentBytes(pid);
+    const rssBytes = await treeResidentBytes(pid);
     if (rssBytes === undefined) return;
     this.peakRssMb = Math.max(this.peakRssMb, Math.ceil(rssBytes / 1024 / 1024));
     if (rssBytes > this.spec.memoryMb * 1024 * 1024 && this.current) {
@@ -431,8 +471,4 @@ function errorFrom(body: Buffer, header: string | string[] | undefined | null): 
   } catch {
     return { errorType: fallback, errorMessage: body.toString('utf8').slice(0, 1000), trace: [] };
   }
-}
-
-function exitError(when: string, log = ''): FunctionError {
-  return { errorType: 'Runtime.ExitError', errorMessage: `Runtime exited ${when}${log ? `: ${log.trim().split('\n').at(-1)}` : ''}`, trace: [] };
 }
