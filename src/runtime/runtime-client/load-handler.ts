@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FunctionError } from '../../types.js';
 import { findExport } from '../handler-export.js';
-import { toFunctionError } from '../sandbox/errors.js';
+import { handlerNotFound, importError } from '../sandbox/errors.js';
 
 export type Handler = (event: unknown, context: unknown, callback: unknown) => unknown;
 
@@ -38,10 +38,9 @@ export async function loadHandler(taskRoot: string, handlerName: string): Promis
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    const error = toFunctionError(err);
-    throw new InitError({ ...error, errorType: error.errorType === 'SyntaxError' ? 'Runtime.UserCodeSyntaxError' : 'Runtime.ImportModuleError' });
+    throw new InitError(importError(err));
   }
   const handler = findExport(mod, exportPath);
-  if (!handler) throw new InitError({ errorType: 'Runtime.HandlerNotFound', errorMessage: `${handlerName} is undefined or not exported`, trace: [] });
+  if (!handler) throw new InitError(handlerNotFound(handlerName));
   return handler as Handler;
 }

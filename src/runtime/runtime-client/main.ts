@@ -10,8 +10,8 @@
  * error here that says so.
  */
 import type { FunctionError } from '../../types.js';
-import { buildContext } from '../sandbox/context.js';
-import { rejectionError, toFunctionError } from '../sandbox/errors.js';
+import { buildContext, callHandler } from '../sandbox/context.js';
+import { marshalError, rejectionError, toFunctionError } from '../sandbox/errors.js';
 import { installLambdaConsole } from '../sandbox/logging.js';
 import { RuntimeApi, type NextInvocation } from './api.js';
 import { InitError, loadHandler, type Handler } from './load-handler.js';
@@ -84,7 +84,7 @@ function marshal(result: unknown): string | FunctionError {
   try {
     return JSON.stringify(result === undefined ? null : result);
   } catch (err) {
-    return { errorType: 'Runtime.MarshalError', errorMessage: `Unable to marshal response: ${err instanceof Error ? err.message : String(err)}`, trace: [] };
+    return marshalError(err);
   }
 }
 
@@ -117,12 +117,7 @@ function run(next: NextInvocation): void {
   );
   context.invokedFunctionArn = next.functionArn;
   if (next.identity !== undefined) context.identity = next.identity;
-  try {
-    const returned = handler!(next.event, context, callback);
-    if (returned instanceof Promise) returned.then(context.succeed, context.fail);
-  } catch (err) {
-    callback(err);
-  }
+  callHandler(handler!, next.event, context, callback);
 }
 
 const handlerName = process.argv[3] ?? process.env._HANDLER;

@@ -80,3 +80,18 @@ export function buildContext(message: InvokeMessage, deadlineMs: number, complet
   // A settled promise completes through succeed/fail, which share `finished`.
   return [context, callback];
 }
+
+/** Calls a handler as Lambda's Node runtime does: a promise it returns settles it, a throw fails it. */
+export function callHandler(
+  handler: (event: unknown, context: LambdaContext, callback: Callback) => unknown,
+  event: unknown,
+  context: LambdaContext,
+  callback: Callback,
+): void {
+  try {
+    const returned = handler(event, context, callback);
+    if (returned instanceof Promise) returned.then(context.succeed, context.fail);
+  } catch (err) {
+    callback(err);
+  }
+}

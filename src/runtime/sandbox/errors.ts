@@ -28,3 +28,19 @@ export function rejectionError(reason: unknown): FunctionError {
     trace: error.trace,
   };
 }
+
+/** Lambda's init error for a module that did not load: its syntax, or anything its top level threw. */
+export function importError(err: unknown): FunctionError {
+  const error = toFunctionError(err);
+  return { ...error, errorType: error.errorType === 'SyntaxError' ? 'Runtime.UserCodeSyntaxError' : 'Runtime.ImportModuleError' };
+}
+
+/** Lambda's init error for a handler (or service start) the module does not export. */
+export function handlerNotFound(name: string): FunctionError {
+  return { errorType: 'Runtime.HandlerNotFound', errorMessage: `${name} is undefined or not exported`, trace: [] };
+}
+
+/** Lambda's error for a result that cannot be serialised (a cycle, a BigInt). */
+export function marshalError(err: unknown): FunctionError {
+  return { errorType: 'Runtime.MarshalError', errorMessage: `Unable to marshal response: ${err instanceof Error ? err.message : String(err)}`, trace: [] };
+}

@@ -6,8 +6,8 @@
 import { pathToFileURL } from 'node:url';
 import { SANDBOX_ENV, type FromSandbox, type InvokeMessage, type StartMessage, type ToSandbox } from '../protocol.js';
 import { findExport } from '../handler-export.js';
-import { buildContext } from './context.js';
-import { rejectionError, toFunctionError } from './errors.js';
+import { buildContext, callHandler } from './context.js';
+import { handlerNotFound, importError, marshalError, rejectionError, toFunctionError } from './errors.js';
 import { flush, installLogCapture, setInvocation, takeInitLog } from './logging.js';
 
 type Handler = (event: unknown, context: unknown, callback: unknown) => unknown;
@@ -61,7 +61,7 @@ function report(id: string, err: unknown, result: unknown): void {
       send({
         t: 'result',
         id,
-        error: { errorType: 'Runtime.MarshalError', errorMessage: `Unable to marshal response: ${String(marshal)}`, trace: [] },
+        error: marshalError(marshal),
         maxRssKb,
         durationMs,
       });
@@ -107,12 +107,7 @@ function invoke(message: InvokeMessage): void {
       if (running?.id === message.id) running.drainResult = { value: result };
     },
   });
-  try {
-    const returned = handler(message.event, context, callback);
-    if (returned instanceof Promise) returned.then(context.succeed, context.fail);
-  } catch (err) {
-    callback(err);
-  }
+  callHandler(handler, message.event, context, callback);
 }
 
 /**
@@ -142,18 +137,13 @@ async function init(): Promise<void> {
     const foundStart = startName ? findExport(mod, startName) : undefined;
     const missing = exportName && !foundHandler ? handlerName : startName && !foundStart ? `start ${startName}` : undefined;
     if (missing !== undefined) {
-      send({
-        t: 'init-error',
-        error: { errorType: 'Runtime.HandlerNotFound', errorMessage: `${missing} is undefined or not exported`, trace: [] },
-        log: takeInitLog(),
-      });
+      send({ t: 'init-error', error: handlerNotFound(missing), log: takeInitLog() });
       return;
     }
     handler = (foundHandler as Handler | undefined) ?? noHandler;
     startExport = foundStart as StartFunction | undefined;
   } catch (err) {
-    const error = toFunctionError(err);
-    send({ t: 'init-error', error: { ...error, errorType: `Runtime.${error.errorType === 'SyntaxError' ? 'UserCodeSyntaxError' : 'ImportModuleError'}` }, log: takeInitLog() });
+    send({ t: 'init-error', error: importError(err), log: takeInitLog() });
     return;
   }
   process.on('message', (message: ToSandbox) => {
