@@ -8,14 +8,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { functionLogs, stopWithin, waitFor } from './helpers/lambda.js';
-import { berthBin, berthHome, repoRoot, runCli, startBerth, type RunningBerth } from './helpers/project.js';
+import { berthBin, berthHome, freePorts, repoRoot, runCli, startBerth, type RunningBerth } from './helpers/project.js';
 
 type Customer = 'acme' | 'globex';
 type Accounts = Record<Customer, { DROPBOX_TOKEN: string; PARTNER_TOKEN: string }>;
@@ -59,18 +58,6 @@ const stepOf = (run: RunView, step: string) => {
   assert.ok(found, `no step ${step} in ${JSON.stringify(run.steps.map((s) => s.step))}`);
   return found;
 };
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const found = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return found;
-}
 
 /** node setup.mjs [customers], as a user runs it (with the test's master key and Berth home). */
 async function setup(...customers: Customer[]): Promise<string> {

@@ -74,7 +74,7 @@ export class Events {
     let events: Events | undefined;
     const deliver = (destination: Destination, record: unknown) => events!.deliver(destination, record);
     const asyncInvoker = new AsyncInvoker({ queues, dispatcher, deliver, onError });
-    const realtime = new RealtimeHub(onError);
+    const realtime = new RealtimeHub(onError, (detail) => logger.warn(detail, 'messages for an MQTT broker were dropped'));
     const topics = new TopicService({
       queues,
       asyncInvoker,

@@ -1,6 +1,7 @@
 /** Test fixtures: throwaway Berth projects on disk, and the real `berth` CLI run against them. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,19 @@ export function makeProject(files: Record<string, string>): string {
     writeFileSync(path.join(dir, name), contents);
   }
   return dir;
+}
+
+/** Loopback ports that were free a moment ago: for servers a test starts, or for nothing to listen on. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const found = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return found;
 }
 
 /** A private instance registry, so tests never find each other's servers. */
