@@ -354,11 +354,20 @@ async function python3(script: string, env: Record<string, string> = {}): Promis
 /** A request signed (in form only: Berth does not check signatures) for the sqs service, as any SDK signs. */
 const SIGNED = { authorization: 'AWS4-HMAC-SHA256 Credential=x/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=00' };
 
-function query(params: Record<string, string>, options: { path?: string; signed?: boolean } = {}): Promise<Response> {
-  return fetch(`${berth.url}${options.path ?? '/'}`, {
+function query(params: Record<string, string>, options: { path?: string; signed?: boolean; to?: RunningBerth } = {}): Promise<Response> {
+  return fetch(`${(options.to ?? berth).url}${options.path ?? '/'}`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', ...(options.signed === false ? {} : SIGNED) },
     body: new URLSearchParams({ Version: '2012-11-05', ...params }).toString(),
+  });
+}
+
+/** The same call over the JSON protocol, as @aws-sdk/client-sqs sends it. */
+function json(operation: string, members: Record<string, unknown>): Promise<Response> {
+  return fetch(`${berth.url}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${operation}`, 'x-amzn-query-mode': 'true' },
+    body: JSON.stringify(members),
   });
 }
 
@@ -542,6 +551,136 @@ describe('raw Query requests', () => {
     assert.match(await removed.text(), /^<\?xml version="1.0"\?><DeleteQueueResponse xmlns="[^"]+"><ResponseMetadata><RequestId>[0-9a-f-]{36}<\/RequestId><\/ResponseMetadata><\/DeleteQueueResponse>$/);
   });
 
+  test('parameters the JSON protocol ignores are ignored here too: names on Object.prototype, tags, system attributes, list values', async () => {
+    const QueueUrl = `${berth.url}/000000000000/orders`;
+    const calls: [string, Record<string, string>, Record<string, unknown>][] = [
+      [
+        'SendMessage',
+        {
+          QueueUrl,
+          MessageBody: 'inherited names',
+          'MessageAttribute.1.Name': 'kind',
+          'MessageAttribute.1.Value.DataType': 'String',
+          'MessageAttribute.1.Value.StringValue': 'a',
+          'MessageAttribute.1.Value.valueOf.first': 'x',
+          'constructor.first': 'x',
+          '__proto__.x': 'x',
+          hasOwnProperty: 'x',
+          'toString.a.b': 'x',
+        },
+        {
+          QueueUrl,
+          MessageBody: 'inherited names',
+          MessageAttributes: { kind: { DataType: 'String', StringValue: 'a', valueOf: { first: 'x' } } },
+          constructor: { first: 'x' },
+          ['__proto__']: { x: 'x' },
+          hasOwnProperty: 'x',
+          toString: { a: { b: 'x' } },
+        },
+      ],
+      [
+        'SendMessageBatch',
+        {
+          QueueUrl,
+          'SendMessageBatchRequestEntry.1.Id': 'a',
+          'SendMessageBatchRequestEntry.1.MessageBody': 'x',
+          'SendMessageBatchRequestEntry.1.constructor.first': 'x',
+          'SendMessageBatchRequestEntry.1.MessageAttribute.1.Name': 'kind',
+          'SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType': 'String',
+          'SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue': 'a',
+          // The deepest name in SQS's model.
+          'SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringListValue.1': 'x',
+        },
+        { QueueUrl, Entries: [{ Id: 'a', MessageBody: 'x', constructor: { first: 'x' }, MessageAttributes: { kind: { DataType: 'String', StringValue: 'a', StringListValues: ['x'] } } }] },
+      ],
+      [
+        'SendMessage',
+        {
+          QueueUrl,
+          MessageBody: 'ignored members',
+          'MessageSystemAttribute.first.Value.DataType': 'String',
+          'MessageAttribute.1.Name': 'kind',
+          'MessageAttribute.1.Value.DataType': 'String',
+          'MessageAttribute.1.Value.StringValue': 'a',
+          'MessageAttribute.1.Value.StringListValue.first': 'x',
+        },
+        {
+          QueueUrl,
+          MessageBody: 'ignored members',
+          MessageSystemAttributes: { first: { DataType: 'String' } },
+          MessageAttributes: { kind: { DataType: 'String', StringValue: 'a', StringListValues: { first: 'x' } } },
+        },
+      ],
+      ['CreateQueue', { QueueName: 'tagged', 'Tag.1.Value': 'no key' }, { QueueName: 'tagged', tags: ['no key'] }],
+      ['GetQueueUrl', { QueueName: 'orders', QueueOwnerAWSAccountId: '000000000000' }, { QueueName: 'orders', QueueOwnerAWSAccountId: '000000000000' }],
+      ['ReceiveMessage', { QueueUrl, ReceiveRequestAttemptId: 'attempt' }, { QueueUrl, ReceiveRequestAttemptId: 'attempt' }],
+    ];
+    for (const [operation, params, members] of calls) {
+      const viaQuery = await query({ Action: operation, ...params });
+      const xml = await viaQuery.text();
+      assert.equal(viaQuery.status, 200, `${operation} over Query: ${xml}`);
+      const viaJson = await json(operation, members);
+      const answer = (await viaJson.json()) as Record<string, unknown>;
+      assert.equal(viaJson.status, 200, `${operation} over JSON: ${JSON.stringify(answer)}`);
+      if (operation === 'SendMessage') assert.deepEqual(elements(xml, 'MD5OfMessageAttributes'), [answer.MD5OfMessageAttributes].filter(Boolean));
+      if (operation === 'SendMessageBatch') {
+        assert.deepEqual(elements(xml, 'Code'), [], xml);
+        assert.deepEqual(elements(xml, 'MD5OfMessageAttributes'), [(answer.Successful as Record<string, string>[])[0]!.MD5OfMessageAttributes]);
+      }
+    }
+    await query({ Action: 'PurgeQueue', QueueUrl });
+    await query({ Action: 'DeleteQueue', QueueUrl: `${berth.url}/000000000000/tagged` });
+  });
+
+  test('the largest real requests are served: 10 entries with 10 message attributes each, a message whose encoding is the worst case', async () => {
+    const created = await query({ Action: 'CreateQueue', QueueName: 'big-requests' });
+    const [QueueUrl] = elements(await created.text(), 'QueueUrl');
+    const entries: Record<string, string> = {};
+    for (let entry = 1; entry <= 10; entry++) {
+      const at = `SendMessageBatchRequestEntry.${entry}`;
+      Object.assign(entries, { [`${at}.Id`]: `e${entry}`, [`${at}.MessageBody`]: `message ${entry}`, [`${at}.DelaySeconds`]: '0' });
+      for (let attribute = 1; attribute <= 10; attribute++) {
+        Object.assign(entries, {
+          [`${at}.MessageAttribute.${attribute}.Name`]: `attribute${attribute}`,
+          [`${at}.MessageAttribute.${attribute}.Value.DataType`]: 'Number',
+          [`${at}.MessageAttribute.${attribute}.Value.StringValue`]: String(attribute),
+        });
+      }
+      Object.assign(entries, {
+        [`${at}.MessageSystemAttribute.1.Name`]: 'AWSTraceHeader',
+        [`${at}.MessageSystemAttribute.1.Value.DataType`]: 'String',
+        [`${at}.MessageSystemAttribute.1.Value.StringValue`]: 'Root=1-5759e988-bd862e3fe1be46a994272793',
+      });
+    }
+    const batch = await query({ Action: 'SendMessageBatch', QueueUrl: QueueUrl!, ...entries });
+    const batchXml = await batch.text();
+    assert.equal(batch.status, 200, batchXml);
+    assert.equal(elements(batchXml, 'MD5OfMessageAttributes').length, 10, batchXml);
+    assert.deepEqual(elements(batchXml, 'Code'), []);
+
+    // Exactly events.maxPayload (64 KiB: body, name, type and value), all of it a binary value whose
+    // base64 is '/' throughout: four bytes on the wire for each byte of the message.
+    const binary = Buffer.alloc(64 * 1024 - 'x'.length - 'b'.length - 'Binary'.length, 0xff);
+    const worst = { Action: 'SendMessage', QueueUrl: QueueUrl!, MessageBody: 'x', 'MessageAttribute.1.Name': 'b', 'MessageAttribute.1.Value.DataType': 'Binary', 'MessageAttribute.1.Value.BinaryValue': binary.toString('base64') };
+    assert.ok(new URLSearchParams(worst).toString().length > 4 * 64 * 1024);
+    const sent = await query(worst);
+    assert.equal(sent.status, 200, await sent.text());
+    // Larger than any valid request can be: refused before it is read, naming the limit.
+    await expectXmlError(await query({ ...worst, MessageBody: 'x'.repeat(70 * 1024) }), 'InvalidMessageContents', 400, /larger than 327680 bytes/);
+    await query({ Action: 'DeleteQueue', QueueUrl: QueueUrl! });
+  });
+
+  test('more than 1000 parameters are refused; up to 1000 are served, unknown names ignored', async () => {
+    const junk = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`Junk${i}.${i}`, 'x']));
+    // Action and Version are two of them.
+    const served = await query({ Action: 'ListQueues', ...junk(998) });
+    assert.equal(served.status, 200, await served.text());
+    await expectXmlError(await query({ Action: 'ListQueues', ...junk(999) }), 'InvalidParameterValue', 400, /more than 1000 parameters/);
+    await expectXmlError(await query({ Action: 'ListQueues', 'QueueNamePrefix.a.b.c.d.e.f.g.h': 'x' }), 'InvalidParameterValue', 400, /QueueNamePrefix\.… has more than 8 dot-separated parts/);
+    // Under a name no operation reads, it is ignored like any unknown parameter.
+    assert.equal((await query({ Action: 'ListQueues', 'Junk.a.b.c.d.e.f.g.h': 'x' })).status, 200);
+  });
+
   test("requests that are not SQS calls still reach the user's routes", async () => {
     // Unsigned form posts, even with an Action in the body, are the user's.
     const form = await query({ Action: 'SendMessage', MessageBody: 'x' }, { signed: false });
@@ -553,5 +692,36 @@ describe('raw Query requests', () => {
     // A query string naming no SQS action is not an SQS call either.
     const login = await fetch(`${berth.url}/?Action=Login`, { method: 'POST', body: 'hello' });
     assert.equal(await login.text(), 'user route got hello');
+  });
+});
+
+describe('hostile Query requests', () => {
+  // A larger events.maxPayload, so requests of many megabytes get past the body limit.
+  let big: RunningBerth;
+  before(async () => {
+    big = await startBerth(makeProject({ 'berth.yml': BERTH_YML.replace('maxPayload: 64kb', 'maxPayload: 8mb'), 'root.mjs': ROOT }));
+  });
+  after(async () => {
+    if (big) assert.equal(await big.stop(), 0);
+  });
+
+  /** Refused with the SQS XML error well within a second (decoding them took seconds), and the server still answers. */
+  async function refusedQuickly(body: string, message: RegExp): Promise<void> {
+    const started = performance.now();
+    const response = await fetch(`${big.url}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...SIGNED }, body });
+    await expectXmlError(response, 'InvalidParameterValue', 400, message);
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed < 1000, `answered in ${elapsed.toFixed(0)} ms`);
+    const listed = await query({ Action: 'ListQueues' }, { to: big });
+    assert.equal(listed.status, 200, await listed.text());
+  }
+
+  test('two million distinct parameters (21 MB) are refused at once', async () => {
+    const body = ['Action=ListQueues&Version=2012-11-05', ...Array.from({ length: 2_000_000 }, (_, i) => `p${i}=1`)].join('&');
+    await refusedQuickly(body, /more than 1000 parameters/);
+  });
+
+  test('one parameter name of five million parts is refused at once', async () => {
+    await refusedQuickly(`Action=ListQueues&Version=2012-11-05&QueueNamePrefix.${'a.'.repeat(5_000_000)}z=1`, /QueueNamePrefix\.… has more than 8/);
   });
 });

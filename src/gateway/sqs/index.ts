@@ -21,8 +21,20 @@ export interface SqsApiOptions {
 }
 
 const TARGET_PREFIX = 'AmazonSQS.';
-/** Room for a request's members around its messages (ids, attribute names, queue URL). */
+/**
+ * Room for a request's members around its messages: the queue URL, entry ids, group and
+ * deduplication ids and (in a Query request) the parameter names: about 40 KiB at most,
+ * for 10 entries with 10 message attributes, the longest ids and a trace header each.
+ */
 const ENVELOPE_BYTES = 64 * 1024;
+/**
+ * How much larger than its messages a valid Query request can be. A SendMessageBatch's
+ * messages together fit events.maxPayload (SendMessageBatch enforces it), so a request
+ * carries at most that much payload, form-encoded: a text byte becomes at most 3 (%XX),
+ * and a binary attribute byte at most 4 (base64 writes 3 bytes as 4 characters, and its
+ * + / = are percent-encoded too).
+ */
+const QUERY_ENCODING_FACTOR = 4;
 /** A SigV4 credential scope for the sqs service, in an Authorization header or a presigned URL. */
 const SQS_SCOPE = /Credential=[^,\s]*\/sqs\/aws4_request/;
 const SQS_SCOPE_IN_QUERY = /[?&]X-Amz-Credential=[^&]*%2Fsqs%2Faws4_request/i;
@@ -92,8 +104,8 @@ export function registerSqsApi(app: FastifyInstance, options: SqsApiOptions): vo
       method: ['GET', 'POST'],
       url,
       constraints: { sqsProtocol: 'query' },
-      // Percent-encoding at most triples a valid message; the engine enforces the real limit.
-      bodyLimit: 3 * options.maxPayloadBytes + ENVELOPE_BYTES,
+      // Only a request that cannot be valid is refused here; the engine enforces the real limit.
+      bodyLimit: QUERY_ENCODING_FACTOR * options.maxPayloadBytes + ENVELOPE_BYTES,
       errorHandler: (err: FastifyError, request, reply) => sendQueryError(request, reply, sqsError(err, request, queryActionInUrl(request), options.logger)),
       handler: async (request, reply) => {
         const params = queryParameters(request);

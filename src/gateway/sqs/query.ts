@@ -5,20 +5,49 @@
  * operations with the same validation; results and errors are written as SQS's XML.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { EventError } from '../../events/index.js';
+import { EventError } from '../../events/index.js';
 import { invalidValue, missing, type Input } from './wire.js';
 
 const XMLNS = 'http://queue.amazonaws.com/doc/2012-11-05/';
 
+/**
+ * The most parameters a Query request may carry. The largest real one, a SendMessageBatch
+ * of 10 entries, each with 5 members, 10 message attributes (3 parameters apiece) and an
+ * X-Ray trace header (3 more), has about 400; 1000 leaves room for signature parameters
+ * and long MessageAttributeName lists. Checked before any parameter is decoded, so a
+ * request of millions costs a scan of its bytes, not a decoding of each.
+ */
+const MAX_PARAMETERS = 1000;
+/**
+ * Longer than any name in SQS's model: the deepest, SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringListValue.1,
+ * has 7 parts. Bounds the nodes a name can cost.
+ */
+const MAX_NAME_PARTS = 8;
+
 /** The request's parameters: the query string's, then (for a POST) the form body's. */
 export function queryParameters(request: FastifyRequest): URLSearchParams {
   const query = request.url.indexOf('?');
-  const params = new URLSearchParams(query === -1 ? '' : request.url.slice(query + 1));
-  const body = request.body as Buffer | undefined;
-  if (request.method === 'POST' && body && body.length > 0) {
+  const queryString = query === -1 ? '' : request.url.slice(query + 1);
+  const body = request.method === 'POST' ? (request.body as Buffer | undefined) : undefined;
+  if (fieldCount(queryString) + fieldCount(body) > MAX_PARAMETERS) {
+    throw new EventError(
+      'InvalidParameterValue',
+      `The request has more than ${MAX_PARAMETERS} parameters; no SQS request needs that many (a SendMessageBatch of 10 entries with 10 message attributes each has about 400). Send only the operation's parameters.`,
+    );
+  }
+  const params = new URLSearchParams(queryString);
+  if (body && body.length > 0) {
     for (const [name, value] of new URLSearchParams(body.toString('utf8'))) params.append(name, value);
   }
   return params;
+}
+
+/** How many `&`-separated fields a form has, counted no further than one past the limit. */
+function fieldCount(form: string | Buffer | undefined): number {
+  if (!form || form.length === 0) return 0;
+  let count = 1;
+  for (let at = form.indexOf('&'); at !== -1 && count <= MAX_PARAMETERS; at = form.indexOf('&', at + 1)) count++;
+  return count;
 }
 
 /** The parameters as a tree on their dotted names: `Attribute.1.Name` is Attribute → 1 → Name. */
@@ -27,11 +56,22 @@ interface Node {
   children: Map<string, Node>;
 }
 
-function tree(params: URLSearchParams): Node {
+/** Parameters under a name `members` does not read are dropped here, before they cost a node. */
+function tree(params: URLSearchParams, entryName: string): Node {
   const root: Node = { children: new Map() };
   for (const [name, value] of params) {
+    const dot = name.indexOf('.');
+    const top = dot === -1 ? name : name.slice(0, dot);
+    if (!readsMember(top, entryName)) continue;
+    const parts = name.split('.', MAX_NAME_PARTS + 1);
+    if (parts.length > MAX_NAME_PARTS) {
+      throw new EventError(
+        'InvalidParameterValue',
+        `A parameter named ${top}.… has more than ${MAX_NAME_PARTS} dot-separated parts; the deepest SQS parameter, SendMessageBatchRequestEntry.N.MessageAttribute.N.Value.StringListValue.N, has 7. Fix the parameter's name.`,
+      );
+    }
     let node = root;
-    for (const part of name.split('.')) {
+    for (const part of parts) {
       let child = node.children.get(part);
       if (!child) node.children.set(part, (child = { children: new Map() }));
       node = child;
@@ -48,13 +88,11 @@ const STRINGS = new Set([
   'QueueUrl',
   'QueueName',
   'QueueNamePrefix',
-  'QueueOwnerAWSAccountId',
   'NextToken',
   'MessageBody',
   'ReceiptHandle',
   'MessageGroupId',
   'MessageDeduplicationId',
-  'ReceiveRequestAttemptId',
   'Id',
   // Inside a message attribute's Value.
   'DataType',
@@ -62,20 +100,21 @@ const STRINGS = new Set([
   'BinaryValue',
 ]);
 /** Flattened lists, `AttributeName.1=All`: the parameter's name, and the member it fills. */
-const LISTS: Record<string, string> = {
-  AttributeName: 'AttributeNames',
-  MessageAttributeName: 'MessageAttributeNames',
-  MessageSystemAttributeName: 'MessageSystemAttributeNames',
-  StringListValue: 'StringListValues',
-  BinaryListValue: 'BinaryListValues',
-};
-/** Flattened maps, `Attribute.1.Name=...&Attribute.1.Value=...`: member, key name, value name. */
-const MAPS: Record<string, { member: string; key: string }> = {
-  Attribute: { member: 'Attributes', key: 'Name' },
-  Tag: { member: 'tags', key: 'Key' },
-  MessageAttribute: { member: 'MessageAttributes', key: 'Name' },
-  MessageSystemAttribute: { member: 'MessageSystemAttributes', key: 'Name' },
-};
+const LISTS = new Map([
+  ['AttributeName', 'AttributeNames'],
+  ['MessageAttributeName', 'MessageAttributeNames'],
+  ['MessageSystemAttributeName', 'MessageSystemAttributeNames'],
+]);
+/** Flattened maps, `Attribute.1.Name=...&Attribute.1.Value=...`: the parameter's name, and the member it fills. */
+const MAPS = new Map([
+  ['Attribute', 'Attributes'],
+  ['MessageAttribute', 'MessageAttributes'],
+]);
+
+/** Whether `members` reads a parameter of this name (a batch's entries are `entryName`). */
+function readsMember(name: string, entryName: string): boolean {
+  return STRINGS.has(name) || INTEGERS.has(name) || LISTS.has(name) || MAPS.has(name) || name === entryName;
+}
 
 /** A list's or map's numbered items, in order of their numbers. */
 function items(node: Node, path: string): [string, Node][] {
@@ -101,19 +140,20 @@ function members(node: Node, path: string, entryName?: string): Input {
   const input: Input = {};
   for (const [name, child] of node.children) {
     const at = path === '' ? name : `${path}.${name}`;
+    const list = LISTS.get(name);
+    const map = MAPS.get(name);
     if (STRINGS.has(name)) {
       if (child.value !== undefined) input[name] = child.value;
     } else if (INTEGERS.has(name)) {
       if (child.value !== undefined) input[name] = integer(at, child.value);
-    } else if (LISTS[name] !== undefined) {
-      input[LISTS[name]] = items(child, at).map(([, item]) => item.value ?? '');
-    } else if (MAPS[name] !== undefined) {
-      const { member, key } = MAPS[name];
-      input[member] = Object.fromEntries(
+    } else if (list !== undefined) {
+      input[list] = items(child, at).map(([, item]) => item.value ?? '');
+    } else if (map !== undefined) {
+      input[map] = Object.fromEntries(
         items(child, at).map(([itemPath, item]) => {
-          const keyValue = item.children.get(key)?.value;
-          if (keyValue === undefined) throw missing(`${itemPath}.${key}`);
-          return [keyValue, mapValue(item.children.get('Value'), `${itemPath}.Value`)];
+          const key = item.children.get('Name')?.value;
+          if (key === undefined) throw missing(`${itemPath}.Name`);
+          return [key, mapValue(item.children.get('Value'), `${itemPath}.Value`)];
         }),
       );
     } else if (entryName !== undefined && name === entryName) {
@@ -134,7 +174,8 @@ function integer(name: string, value: string): number {
  * a queue's URL (`/<account>/<queue>`) names its queue by that path.
  */
 export function queryInput(action: string, params: URLSearchParams, pathQueueUrl: string | undefined): Input {
-  const input = members(tree(params), '', `${action}RequestEntry`);
+  const entryName = `${action}RequestEntry`;
+  const input = members(tree(params, entryName), '', entryName);
   if (input.QueueUrl === undefined && pathQueueUrl !== undefined) input.QueueUrl = pathQueueUrl;
   return input;
 }
@@ -143,15 +184,19 @@ export function queryInput(action: string, params: URLSearchParams, pathQueueUrl
 const VOID_OPERATIONS = new Set(['DeleteMessage', 'ChangeMessageVisibility', 'PurgeQueue', 'DeleteQueue']);
 
 /** Result members that are lists, and the element each item is written as. */
-const LIST_ITEMS: Record<string, string> = {
-  QueueUrls: 'QueueUrl',
-  Messages: 'Message',
-  Failed: 'BatchResultErrorEntry',
-  StringListValues: 'StringListValue',
-  BinaryListValues: 'BinaryListValue',
-};
+const LIST_ITEMS = new Map([
+  ['QueueUrls', 'QueueUrl'],
+  ['Messages', 'Message'],
+  ['Failed', 'BatchResultErrorEntry'],
+  // SendMessage never stores list values, but a message sent through Berth's own API can carry them.
+  ['StringListValues', 'StringListValue'],
+  ['BinaryListValues', 'BinaryListValue'],
+]);
 /** Result members that are maps, written as `<Attribute><Name>k</Name><Value>v</Value></Attribute>`. */
-const MAP_ITEMS: Record<string, string> = { Attributes: 'Attribute', MessageAttributes: 'MessageAttribute' };
+const MAP_ITEMS = new Map([
+  ['Attributes', 'Attribute'],
+  ['MessageAttributes', 'MessageAttribute'],
+]);
 
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#xD;' };
 
@@ -166,12 +211,12 @@ function escapeXml(text: string): string {
 function element(action: string, name: string, value: unknown): string {
   if (value === undefined || value === null) return '';
   if (Array.isArray(value)) {
-    const item = name === 'Successful' ? `${action}ResultEntry` : (LIST_ITEMS[name] ?? name);
+    const item = name === 'Successful' ? `${action}ResultEntry` : (LIST_ITEMS.get(name) ?? name);
     return value.map((entry) => element(action, item, entry)).join('');
   }
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>);
-    const mapItem = MAP_ITEMS[name];
+    const mapItem = MAP_ITEMS.get(name);
     if (mapItem !== undefined) {
       return entries.map(([key, entry]) => `<${mapItem}><Name>${escapeXml(key)}</Name>${element(action, 'Value', entry)}</${mapItem}>`).join('');
     }
