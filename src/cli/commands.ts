@@ -29,6 +29,11 @@ export interface StartFlags {
 
 export async function start(flags: StartFlags, dev: boolean): Promise<number> {
   const started = performance.now();
+  // Listened for from the start: a signal while starting (or just after the URL is printed) is a clean stop once up, not a kill.
+  const stopRequested = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
   const { startServer } = await import('../server.js');
   const server = await startServer({
     dir: flags.dir,
@@ -42,11 +47,7 @@ export async function start(flags: StartFlags, dev: boolean): Promise<number> {
   say(`berth: ready in ${Math.round(performance.now() - started)} ms (${fns} function${fns === 1 ? '' : 's'}, data in ${path.relative(process.cwd(), server.dataDir) || '.'})`);
   say(`Berth listening on ${server.url}`);
   const stopWatching = dev ? watchAndReload(server) : () => {};
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopRequested;
   stopWatching();
   say('berth: shutting down, finishing running invocations ...');
   await server.close();
