@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
-import { lambdaRoutes, toExpress, toNodeHttp, type LambdaHandler } from '../src/adapters/index.js';
+import { fromNodeHttp, lambdaRoutes, toExpress, toNodeHttp, type LambdaHandler } from '../src/adapters/index.js';
 import { makeProject, repoRoot, startBerth, type RunningBerth } from './helpers/project.js';
 
 /** Seed 001's POST /lead/{leadId} as a Lambda handler: validate {name, email}, answer 201 with the lead or 400 with the errors (also bench:adapters'). */
@@ -162,6 +162,19 @@ describe('an Express app run as a Berth function answers as the app does on its 
     ['/missing', {}],
   ];
 
+  test('a chunked upload (no Content-Length) reaches the app whole', async () => {
+    const parts = ['first part, ', 'second part'];
+    const body = new ReadableStream({
+      start(controller) {
+        for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+        controller.close();
+      },
+    });
+    const answer = await ask(`${berth.url}/echo`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body, duplex: 'half' } as RequestInit);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.toString(), parts.join(''));
+  });
+
   for (const [url, init] of cases) {
     test(`${init.method ?? 'GET'} ${url}`, async () => {
       const viaApp = await ask(bareUrl + url, init);
@@ -225,5 +238,83 @@ describe("seed 001's Express service run as a Berth function answers as its Lamb
     const created = await ask(urls.berth + LEAD_REQUESTS[0]![0], LEAD_REQUESTS[0]![1]);
     assert.equal(created.status, 201);
     assert.deepEqual(JSON.parse(created.body.toString()), { id: '42', name: 'Ada', email: 'ada@example.com', query: { src: 'ad' }, routeKey: 'POST /lead/{leadId}' });
+  });
+});
+
+describe('what reaches a handler is what was sent, in every adapter', () => {
+  /** Answers with the event's body, path parameters, route key and content type, as it got them. */
+  const echo: LambdaHandler = async (event: any) => ({
+    statusCode: 200,
+    body: JSON.stringify({ body: event.body ?? null, pathParameters: event.pathParameters ?? null, routeKey: event.routeKey, contentType: event.headers['content-type'] ?? null }),
+  });
+  const servers: Server[] = [];
+  let fastifyUrl: string;
+  let expressUrl: string;
+
+  before(async () => {
+    const fastify = Fastify();
+    await fastify.register(lambdaRoutes, { routes: { 'POST /echo': echo, 'GET /files/{path+}': echo } });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    fastifyUrl = `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`;
+    servers.push(fastify.server);
+
+    const app = express();
+    app.post('/raw', toExpress(echo));
+    app.post('/parsed', express.json(), toExpress(echo));
+    app.post('/form', express.urlencoded({ extended: false }), toExpress(echo));
+    app.get('/files/*rest', toExpress(echo));
+    const server = createServer(app);
+    servers.push(server);
+    expressUrl = await listen(server);
+  });
+
+  after(() => {
+    for (const server of servers) server.close();
+  });
+
+  const json = async (url: string, init?: RequestInit) => JSON.parse((await ask(url, init)).body.toString());
+  const BYTES = '{"id": 12345678901234567890, "a":  1}';
+
+  test('the Fastify plugin gives JSON, text and an empty object as their bytes', async () => {
+    for (const [contentType, body] of [['application/json', BYTES], ['text/plain', 'plain  text'], ['application/json', '{}']]) {
+      const got = await json(`${fastifyUrl}/echo`, { method: 'POST', headers: { 'content-type': contentType! }, body });
+      assert.equal(got.body, body, contentType);
+    }
+  });
+
+  test('toExpress gives the bytes when no parser ran, and a parsed body as JSON with headers that say so', async () => {
+    assert.equal((await json(`${expressUrl}/raw`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BYTES })).body, BYTES);
+    const parsed = await json(`${expressUrl}/parsed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.deepEqual([parsed.body, parsed.contentType], ['{}', 'application/json']);
+    const form = await json(`${expressUrl}/form`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&b=two' });
+    assert.deepEqual([JSON.parse(form.body), form.contentType], [{ a: '1', b: 'two' }, 'application/json']);
+  });
+
+  test('a greedy path parameter is named as in API Gateway, in Fastify and Express', async () => {
+    assert.deepEqual(await json(`${fastifyUrl}/files/a/b.txt`), { body: null, pathParameters: { path: 'a/b.txt' }, routeKey: 'GET /files/{path+}', contentType: null });
+    assert.deepEqual(await json(`${expressUrl}/files/a/b.txt`), { body: null, pathParameters: { rest: 'a/b.txt' }, routeKey: 'GET /files/{rest+}', contentType: null });
+  });
+
+  test('a handler that never answers fails at its timeout with a 502, not a request held forever', async () => {
+    const silent = createServer(toNodeHttp(() => undefined, { timeoutMs: 200 }));
+    servers.push(silent);
+    const started = performance.now();
+    const answer = await ask(await listen(silent));
+    assert.equal(answer.status, 502);
+    assert.ok(performance.now() - started < 2_000, 'answered at the timeout');
+  });
+
+  test("fromNodeHttp ignores the event's framing headers: a chunked upload's and a Content-Length without a body", async () => {
+    const handler = fromNodeHttp((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.end(`${req.headers['content-length']}:${Buffer.concat(chunks).toString()}`));
+    });
+    const event = (headers: Record<string, string>, body?: string) =>
+      ({ rawPath: '/', rawQueryString: '', headers, requestContext: { http: { method: 'POST' } }, isBase64Encoded: false, ...(body !== undefined ? { body } : {}) }) as any;
+    const chunked = await handler(event({ 'transfer-encoding': 'chunked', 'content-length': '99', expect: '100-continue' }, 'hello'));
+    assert.deepEqual([chunked.statusCode, chunked.body], [200, '5:hello']);
+    const empty = await handler(event({ 'content-length': '12' }));
+    assert.deepEqual([empty.statusCode, empty.body], [200, '0:']);
   });
 });

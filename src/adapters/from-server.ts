@@ -29,9 +29,11 @@ export function fromNodeHttp(listener: RequestListener): (event: ApiGatewayV2Eve
     socket ??= listen(listener);
     const socketPath = await socket;
     const body = event.body === undefined ? undefined : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    const headers: Record<string, string> = { ...event.headers };
+    // The event's framing headers described the request that reached the gateway, not this one.
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(event.headers ?? {})) if (!HOP_BY_HOP.has(name.toLowerCase())) headers[name] = value;
     if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
-    if (body) headers['content-length'] = String(body.length);
+    headers['content-length'] = String(body?.length ?? 0);
     const target = event.rawPath + (event.rawQueryString ? `?${event.rawQueryString}` : '');
     return new Promise((resolve, reject) => {
       const request = http.request({ socketPath, agent, method: event.requestContext.http.method, path: target, headers }, (response) => {
@@ -45,6 +47,8 @@ export function fromNodeHttp(listener: RequestListener): (event: ApiGatewayV2Eve
     });
   };
 }
+
+const HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'expect', 'upgrade', 'te', 'trailer']);
 
 /** An Express app (or anything Express-like that is a request listener). */
 export const fromExpress = fromNodeHttp;
@@ -67,12 +71,13 @@ function toResult(response: IncomingMessage, body: Buffer): ApiGatewayV2Result {
   };
 }
 
-/** Starts the app on a fresh Unix socket; it does not keep the process alive by itself. */
+/** Starts the app on a fresh Unix socket; neither it nor its kept-alive connections keep the process alive. */
 function listen(listener: RequestListener): Promise<string> {
   const socketPath = path.join(os.tmpdir(), `berth-app-${process.pid}-${randomUUID().slice(0, 8)}.sock`);
   const server = http.createServer(listener);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
+    server.on('connection', (connection) => connection.unref());
     server.listen(socketPath, () => {
       server.unref();
       process.once('exit', () => rmSync(socketPath, { force: true }));

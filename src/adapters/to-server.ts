@@ -6,7 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { fromApiGatewayV2Result, toApiGatewayV2Event, type HttpResponseParts } from '../gateway/apigw-v2.js';
+import { registerRawBodyParser } from '../gateway/body.js';
 import { callHandler, type HandlerOptions, type LambdaHandler } from './call-handler.js';
 
 export interface ToServerOptions extends HandlerOptions {
@@ -60,13 +62,22 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return chunks.length > 0 ? Buffer.concat(chunks) : undefined;
 }
 
-/** A body a framework already parsed, back to bytes (as close to the original as it allows). */
-function bodyBytes(parsed: unknown): Buffer | undefined {
-  if (parsed === undefined || parsed === null) return undefined;
-  if (Buffer.isBuffer(parsed)) return parsed;
-  if (typeof parsed === 'string') return Buffer.from(parsed);
-  if (typeof parsed === 'object' && Object.keys(parsed).length === 0) return undefined;
-  return Buffer.from(JSON.stringify(parsed));
+/**
+ * The body as Express left it: the bytes themselves while nobody has read the stream, or what a
+ * parser read (express.raw, express.text). After express.json or express.urlencoded only the parsed
+ * object is left: the handler gets it as JSON, with headers that say so.
+ */
+async function expressBody(req: ExpressRequest): Promise<{ body: Buffer | undefined; rawHeaders: string[] }> {
+  const parsed = req.body;
+  if (!req.readableEnded || parsed === undefined || parsed === null) return { body: await readBody(req), rawHeaders: req.rawHeaders };
+  if (Buffer.isBuffer(parsed) || typeof parsed === 'string') return { body: Buffer.from(parsed), rawHeaders: req.rawHeaders };
+  const body = Buffer.from(JSON.stringify(parsed));
+  const rawHeaders: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (!/^content-(type|length)$/i.test(req.rawHeaders[i]!)) rawHeaders.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  }
+  rawHeaders.push('content-type', 'application/json', 'content-length', String(body.length));
+  return { body, rawHeaders };
 }
 
 /** A `(req, res)` listener that answers every request with the handler. */
@@ -92,7 +103,8 @@ export function toNodeHttp(handler: LambdaHandler, options: ToServerOptions = {}
 }
 
 interface ExpressRequest extends IncomingMessage {
-  params?: Record<string, string>;
+  /** Express 5 gives a greedy `*rest` as its segments. */
+  params?: Record<string, string | string[]>;
   route?: { path?: string };
   body?: unknown;
   originalUrl?: string;
@@ -100,49 +112,31 @@ interface ExpressRequest extends IncomingMessage {
 
 /**
  * Express middleware (or a route handler: `app.post('/lead/:leadId', toExpress(handler))`).
- * `req.params` become pathParameters. A body an Express parser already read is used as it was
- * parsed; without one, the raw bytes are read.
+ * `req.params` become pathParameters, a greedy `*rest` as API Gateway's `{rest+}`. The body is
+ * the request's bytes unless a parser already read them (see expressBody).
  */
 export function toExpress(handler: LambdaHandler, options: ToServerOptions = {}) {
   return (req: ExpressRequest, res: ServerResponse, next: (err?: unknown) => void): void => {
     void (async () => {
-      const parsed = req.body !== undefined;
+      const { body, rawHeaders } = await expressBody(req);
+      const pathParameters = Object.fromEntries(Object.entries(req.params ?? {}).map(([name, value]) => [name, [value].flat().join('/')]));
       const response = await respond(
         handler,
         {
           method: req.method ?? 'GET',
           url: req.originalUrl ?? req.url ?? '/',
-          rawHeaders: req.rawHeaders,
-          body: parsed ? bodyBytes(req.body) : await readBody(req),
+          rawHeaders,
+          body,
           sourceIp: req.socket.remoteAddress ?? '',
           httpVersion: req.httpVersion,
           routeKey: options.routeKey ?? (req.route?.path ? `${req.method} ${toApiGatewayPath(req.route.path)}` : '$default'),
-          ...(req.params && Object.keys(req.params).length > 0 ? { pathParameters: req.params } : {}),
+          ...(Object.keys(pathParameters).length > 0 ? { pathParameters } : {}),
         },
         options,
       );
       send(res, response);
     })().catch(next);
   };
-}
-
-interface FastifyLike {
-  addContentTypeParser(type: string, options: { parseAs: 'buffer' }, parser: (req: unknown, body: Buffer, done: (err: Error | null, body?: Buffer) => void) => void): void;
-  route(options: { method: string | string[]; url: string; handler: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown> }): void;
-}
-interface FastifyRequestLike {
-  method: string;
-  url: string;
-  raw: IncomingMessage;
-  body?: unknown;
-  ip: string;
-  params?: unknown;
-  routeOptions?: { url?: string };
-}
-interface FastifyReplyLike {
-  code(status: number): FastifyReplyLike;
-  header(name: string, value: string | string[]): FastifyReplyLike;
-  send(body: Buffer): unknown;
 }
 
 export interface LambdaRoutesOptions extends HandlerOptions {
@@ -152,25 +146,29 @@ export interface LambdaRoutesOptions extends HandlerOptions {
 
 /**
  * A Fastify plugin: `app.register(lambdaRoutes, { routes: { 'POST /lead/{leadId}': handler } })`.
- * Inside it, bodies stay bytes (its own content-type parser), as the gateway gives them.
+ * Inside it, every body stays the bytes that were sent, as the gateway gives them: its own
+ * content-type parsers are replaced by the gateway's raw one.
  */
-export async function lambdaRoutes(app: FastifyLike, options: LambdaRoutesOptions): Promise<void> {
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+export async function lambdaRoutes(app: FastifyInstance, options: LambdaRoutesOptions): Promise<void> {
+  registerRawBodyParser(app);
   for (const [routeKey, handler] of Object.entries(options.routes)) {
     const [method, path] = routeKey.split(/\s+/);
     if (!method || !path) throw new Error(`lambdaRoutes: route "${routeKey}" must be "METHOD /path", e.g. "POST /lead/{leadId}"`);
+    // Fastify has one unnamed wildcard, `*`; API Gateway names its greedy parameter.
+    const greedy = /\{([A-Za-z0-9_]+)\+\}/.exec(path)?.[1];
     app.route({
       method: method.toUpperCase() === 'ANY' ? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] : method.toUpperCase(),
       url: path.replace(/\{([A-Za-z0-9_]+)\+\}/g, '*').replace(/\{([A-Za-z0-9_]+)\}/g, ':$1'),
       handler: async (request, reply) => {
-        const params = (request.params ?? {}) as Record<string, string>;
+        const { '*': wildcard, ...named } = (request.params ?? {}) as Record<string, string>;
+        const params = greedy !== undefined && wildcard !== undefined ? { ...named, [greedy]: wildcard } : named;
         const response = await respond(
           handler,
           {
             method: request.method,
             url: request.url,
             rawHeaders: request.raw.rawHeaders,
-            body: bodyBytes(request.body),
+            body: Buffer.isBuffer(request.body) ? request.body : undefined,
             sourceIp: request.ip,
             httpVersion: request.raw.httpVersion,
             routeKey,
@@ -187,7 +185,7 @@ export async function lambdaRoutes(app: FastifyLike, options: LambdaRoutesOption
   }
 }
 
-/** `/lead/:leadId` → `/lead/{leadId}`, so an Express route key reads like API Gateway's. */
+/** `/lead/:leadId` → `/lead/{leadId}` and `/files/*rest` → `/files/{rest+}`, so an Express route key reads like API Gateway's. */
 function toApiGatewayPath(path: string): string {
-  return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+  return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\*([A-Za-z0-9_]+)/g, '{$1+}');
 }

@@ -34,7 +34,7 @@ export interface Outcome {
 export const NOT_STARTED: Readonly<Outcome> = { status: 'failed', maxMemoryMb: 0, log: '', lost: true, notStarted: true };
 
 /** Lambda's error for an invocation that ran past the function's timeout, in either kind of environment. */
-export function timeoutError(id: string, spec: FunctionSpec): FunctionError {
+export function timeoutError(id: string, spec: Pick<FunctionSpec, 'timeoutSeconds'>): FunctionError {
   return { errorType: 'Sandbox.Timedout', errorMessage: `RequestId: ${id} Error: Task timed out after ${spec.timeoutSeconds.toFixed(2)} seconds`, trace: [] };
 }
 
